@@ -1,0 +1,4 @@
+from .data_preprocessor import ViCoDataPreprocessor
+from .vico.vico import ViCo
+
+__all__ = ['ViCo', 'ViCoDataPreprocessor']
