@@ -27,3 +27,31 @@ def to_rgb(image) -> Image.Image:
         background = Image.new('RGBA', image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     return image.convert('RGB')
+
+
+def make_grid(images: list, columns: int) -> Image.Image:
+    """Paste equally sized images into a grid, ``columns`` per row."""
+    if not images:
+        raise ValueError('make_grid needs at least one image.')
+    w, h = images[0].size
+    rows = -(-len(images) // columns)
+    grid = Image.new('RGB', (w * columns, h * rows), (255, 255, 255))
+    for i, image in enumerate(images):
+        grid.paste(image, ((i % columns) * w, (i // columns) * h))
+    return grid
+
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def list_images(folder: str) -> list:
+    """Sorted image files of a folder (by extension), with a clear error for a missing or empty one."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f'concept folder {folder!r} does not exist; put 4-7 photos of the concept there or '
+                                'set data_root / concept_dir (--cfg-options concept_dir=NAME).')
+    found = sorted(os.listdir(folder))
+    images = [os.path.join(folder, f) for f in found if f.lower().endswith(IMAGE_EXTENSIONS)]
+    if not images:
+        raise FileNotFoundError(f'concept folder {folder!r} has no image ({", ".join(IMAGE_EXTENSIONS)}); '
+                                f'found {found[:10] or "nothing"}. Put 4-7 photos of the concept there.')
+    return images

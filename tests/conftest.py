@@ -1,0 +1,41 @@
+import os
+
+import pytest
+import torch
+from mmengine import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_CONFIG = os.path.join(REPO, 'configs', 'vico', 'vico_tiny.py')
+DREAMBENCH = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data', 'dreambench'))
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # every test runs offline
+
+
+@pytest.fixture(scope='session')
+def tiny_cfg():
+    from mmagic_vico.utils import register_all_modules
+    register_all_modules()
+    return Config.fromfile(TINY_CONFIG)
+
+
+@pytest.fixture(scope='session')
+def tiny_path(tiny_cfg):
+    from mmagic_vico.models.tiny_sd import ensure_tiny_sd
+    path = os.path.normpath(tiny_cfg.model.pretrained_model)
+    ensure_tiny_sd(path)
+    return path
+
+
+@pytest.fixture
+def vico(tiny_cfg, tiny_path):
+    from mmagic_vico.registry import MODELS
+    torch.manual_seed(0)  # the IMCA blocks take PyTorch's default (random) initialisation
+    return MODELS.build(tiny_cfg.model)
+
+
+@pytest.fixture
+def reference_image():
+    from PIL import Image
+    g = torch.Generator().manual_seed(3)
+    pixels = (torch.rand(90, 70, 3, generator=g) * 255).to(torch.uint8).numpy()
+    return Image.fromarray(pixels)

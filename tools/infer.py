@@ -1,0 +1,79 @@
+"""Sample a ViCo concept: config + trained weights + prompts + a reference image -> PNGs and a grid.
+
+    python tools/infer.py configs/vico/vico_tiny.py --weights work_dirs/vico_tiny/vico_weights.safetensors \
+        --prompt "a photo of S*" --prompt "a S* on the beach" --num-images 2 --seed 0
+"""
+import argparse
+import os
+import sys
+
+import torch
+from mmengine import Config, DictAction
+
+from mmagic_vico.registry import MODELS
+from mmagic_vico.utils import register_all_modules
+from mmagic_vico.utils.image import list_images, make_grid
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Sample images of a trained ViCo concept.')
+    p.add_argument('config', help='model config, e.g. configs/vico/vico.py')
+    p.add_argument('--weights', help='trained .safetensors (save_vico_weights); default: '
+                   'work_dirs/<config>/vico_weights.safetensors if it exists')
+    p.add_argument('--prompt', action='append', help='a prompt with the placeholder; repeat for several')
+    p.add_argument('--reference', help='reference image of the concept; default: the first concept image')
+    p.add_argument('--negative-prompt', default=None)
+    p.add_argument('--out-dir', help='default: work_dirs/<config>/samples')
+    p.add_argument('--num-images', type=int, default=1, help='images per prompt')
+    p.add_argument('--steps', type=int, default=50, help='DDIM steps')
+    p.add_argument('--guidance', type=float, default=7.5)
+    p.add_argument('--eta', type=float, default=0.0)
+    p.add_argument('--height', type=int)
+    p.add_argument('--width', type=int)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--image-attention-scale', type=float, default=1.0)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys, e.g. '
+                   'model.pretrained_model=/path/to/sd15')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    work_dir = cfg.get('work_dir') or os.path.join('work_dirs', name)
+    weights = args.weights or os.path.join(work_dir, 'vico_weights.safetensors')
+    reference = args.reference
+    if reference is None:
+        reference = list_images(os.path.join(cfg.get('data_root', 'data/vico'), cfg.get('concept_dir', '')))[0]
+    prompts = args.prompt or [f'a photo of {cfg.model.placeholder}']
+
+    model = MODELS.build(cfg.model).to(args.device).eval()
+    if os.path.exists(weights):
+        model.load_vico_weights(weights)
+        print(f'loaded trained weights {weights}')
+    elif args.weights:
+        sys.exit(f'--weights {args.weights} does not exist.')
+    else:
+        print(f'no trained weights at {weights}: sampling the untrained concept (train it first with '
+              f'python tools/train.py {args.config})')
+    out = model.infer(prompts, reference, height=args.height, width=args.width, num_inference_steps=args.steps,
+                      guidance_scale=args.guidance, negative_prompt=args.negative_prompt,
+                      num_images_per_prompt=args.num_images, eta=args.eta, seed=args.seed,
+                      image_cross_attention_scale=args.image_attention_scale)['samples']
+    out_dir = args.out_dir or os.path.join(work_dir, 'samples')
+    os.makedirs(out_dir, exist_ok=True)
+    for i, image in enumerate(out):
+        image.save(os.path.join(out_dir, f'{i // args.num_images:02d}_{i % args.num_images:02d}.png'))
+    grid = os.path.join(out_dir, 'grid.png')
+    make_grid(out, args.num_images).save(grid)
+    print(f'wrote {len(out)} samples and {grid} (rows: prompts, columns: images)')
+    return out
+
+
+if __name__ == '__main__':
+    main()
