@@ -10,6 +10,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     With ``init_default_scope`` the default scope becomes ``mmagic_vico`` (as mmagic's own
     ``register_all_modules`` does), so ``MODELS.build(dict(type='ViCo', ...))`` finds our classes.
     """
+    import mmagic_vico.datasets  # noqa: F401
+    import mmagic_vico.engine  # noqa: F401
     import mmagic_vico.models  # noqa: F401
 
     if not init_default_scope:

@@ -1,0 +1,4 @@
+from .concept_dataset import ViCoConceptDataset
+from .transforms import LoadConceptImage, PackConceptImage
+
+__all__ = ['ViCoConceptDataset', 'LoadConceptImage', 'PackConceptImage']
