@@ -23,7 +23,7 @@ from ..sd_loading import load_stable_diffusion
 from ..token_embedding import add_placeholder
 from .attention_store import ViCoAttentionStore
 from .image_cross_attention import DEFAULT_IMAGE_CROSS_LAYERS, inject_image_cross_attention
-from .weights import load_vico_weights, save_vico_weights
+from .weights import atomic_save_safetensors, load_vico_weights, save_vico_weights
 
 #: Substrings of the names of all trainable parameters (optimizer groups, saving, loading, tests).
 TRAINABLE_MARKERS = ('image_cross_attention', 'trainable_embeddings')
@@ -38,6 +38,20 @@ class ReferenceStream:
     eot_index: torch.Tensor  # (R,)
     ref_index: torch.Tensor  # (G,) reference row of each generated row
     timesteps: torch.Tensor | None = None  # (R,) when the generated rows have per-row timesteps
+
+
+def is_trainable_name(name: str) -> bool:
+    return any(m in name for m in TRAINABLE_MARKERS)
+
+
+def _keep_trainable(module, state_dict, prefix, local_metadata):
+    for key in [k for k in state_dict if k.startswith(prefix) and not is_trainable_name(k[len(prefix):])]:
+        del state_dict[key]
+
+
+def _ignore_missing_frozen(module, incompatible_keys):
+    missing = incompatible_keys.missing_keys
+    missing[:] = [k for k in missing if is_trainable_name(k)]
 
 
 @MODELS.register_module()
@@ -73,10 +87,13 @@ class ViCo(BaseModel):
         self.store = ViCoAttentionStore()
         self.image_cross_layer_names = inject_image_cross_attention(self.unet, self.image_cross_layers, self.store)
         for name, param in self.named_parameters():
-            param.requires_grad_(any(m in name for m in TRAINABLE_MARKERS))
+            param.requires_grad_(is_trainable_name(name))
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
+        # checkpoints hold only what trains (spec Sec. 5): the frozen base comes from pretrained_model
+        self.register_state_dict_post_hook(_keep_trainable)
+        self.register_load_state_dict_post_hook(_ignore_missing_frozen)
 
     @property
     def device(self) -> torch.device:
@@ -258,7 +275,13 @@ class ViCo(BaseModel):
     # ---------------------------------------------------------------- trained weights
     def trainable_state_dict(self) -> dict:
         """The trainable parameters only: image cross-attention and the placeholder embedding."""
-        return {k: v for k, v in self.state_dict().items() if any(m in k for m in TRAINABLE_MARKERS)}
+        return {k: v for k, v in self.state_dict().items() if is_trainable_name(k)}
+
+    def save_learned_embeds(self, path: str) -> str:
+        """The placeholder's embedding as ``{placeholder: (768,)}`` safetensors, the format that
+        diffusers' ``load_textual_inversion`` reads (Textual Inversion's export)."""
+        vector = self.text_encoder.get_input_embeddings().trainable_embeddings[0]
+        return atomic_save_safetensors(path, {self.placeholder: vector}, {'format': 'pt'})
 
     def weights_metadata(self) -> dict:
         return dict(placeholder=self.placeholder, initialize_token=self.initialize_token,

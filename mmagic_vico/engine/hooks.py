@@ -1,0 +1,126 @@
+"""Training hooks: export the trainable weights, sample a grid, keep random state across resume."""
+import os
+import shutil
+
+import numpy as np
+import torch
+from mmengine.dist import master_only
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmagic_vico.registry import HOOKS
+from .checkpoint import decode_message_hub, encode_message_hub
+from mmagic_vico.utils.image import list_images, make_grid
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class ViCoExportHook(Hook):
+    """Every ``interval`` iterations and at the end, write the trainable weights beside the checkpoints.
+
+    Files: ``vico_weights_iter_{n}.safetensors``, ``vico_weights.safetensors`` (the latest) and
+    ``learned_embeds.safetensors`` (the placeholder, for diffusers' ``load_textual_inversion``).
+    """
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 100):
+        if interval < 1:
+            raise ValueError(f'ViCoExportHook interval={interval} must be >= 1.')
+        self.interval = interval
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.every_n_train_iters(runner, self.interval):
+            self.export(runner, runner.iter + 1)  # mmengine counts the iteration after its hooks
+
+    def after_train(self, runner):
+        if runner.iter % self.interval:
+            self.export(runner, runner.iter)
+
+    @master_only
+    def export(self, runner, step: int):
+        model = unwrap(runner.model)
+        path = os.path.join(runner.work_dir, f'vico_weights_iter_{step}.safetensors')
+        model.save_vico_weights(path)
+        latest = os.path.join(runner.work_dir, 'vico_weights.safetensors')
+        shutil.copyfile(path, latest + '.tmp')
+        os.replace(latest + '.tmp', latest)
+        model.save_learned_embeds(os.path.join(runner.work_dir, 'learned_embeds.safetensors'))
+        runner.logger.info(f'exported the trainable weights to {path} and {latest}')
+
+
+@HOOKS.register_module()
+class ViCoVisualizationHook(Hook):
+    """Every ``interval`` iterations and at the end, sample fixed prompts with a fixed reference.
+
+    The grid (rows: prompts) goes to ``work_dir/vis/iter_{n}.png`` and to the visualizer's backends.
+    Sampling runs on the fp32 trainable weights themselves: nothing is cast and cast back.
+    """
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 100, prompts=('a photo of {}',), reference: str | None = None,
+                 num_images: int = 2, num_inference_steps: int = 50, guidance_scale: float = 7.5,
+                 height: int | None = None, width: int | None = None, seed: int = 0):
+        if interval < 1:
+            raise ValueError(f'ViCoVisualizationHook interval={interval} must be >= 1.')
+        self.interval, self.prompts, self.reference = interval, list(prompts), reference
+        self.kwargs = dict(num_images_per_prompt=num_images, num_inference_steps=num_inference_steps,
+                           guidance_scale=guidance_scale, height=height, width=width, seed=seed, show_progress=False)
+
+    def before_train(self, runner):
+        if self.reference is None:  # the first concept image
+            dataset = runner.train_dataloader.dataset
+            self.reference = dataset.images[0] if hasattr(dataset, 'images') else None
+        if self.reference is None:
+            raise ValueError('ViCoVisualizationHook needs reference=PATH (the dataset has no image list).')
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.every_n_train_iters(runner, self.interval):
+            self.sample(runner, runner.iter + 1)
+
+    def after_train(self, runner):
+        if runner.iter % self.interval:
+            self.sample(runner, runner.iter)
+
+    @master_only
+    def sample(self, runner, step: int):
+        model = unwrap(runner.model)
+        prompts = [p.format(model.placeholder) for p in self.prompts]
+        was_training = model.training
+        model.eval()
+        samples = model.infer(prompts, self.reference, **self.kwargs)['samples']
+        model.train(was_training)
+        grid = make_grid(samples, self.kwargs['num_images_per_prompt'])
+        path = os.path.join(runner.work_dir, 'vis', f'iter_{step}.png')
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        grid.save(path)
+        runner.visualizer.add_image('samples', np.asarray(grid), step=step)
+        runner.logger.info(f'saved samples of {prompts} to {path}')
+
+
+@HOOKS.register_module()
+class ResumeStateHook(Hook):
+    """Checkpoints that resume exactly and load weights-only.
+
+    Stores torch's random state, so that a resumed run draws the same noise and timesteps as an
+    uninterrupted one, and keeps the message hub free of pickled code (see ``engine/checkpoint.py``).
+    """
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = dict(torch=torch.get_rng_state())
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state['cuda'] = torch.cuda.get_rng_state_all()
+        checkpoint['random_state'] = state
+        encode_message_hub(checkpoint)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        decode_message_hub(checkpoint)
+        state = checkpoint.get('random_state')
+        if state is None:
+            return
+        torch.set_rng_state(state['torch'])
+        if 'cuda' in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state['cuda'])
