@@ -1,0 +1,82 @@
+"""Train a concept with mmengine's Runner.
+
+    python tools/train.py configs/vico/vico.py [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--cfg-options concept_dir=my_dog initialize_token=dog model.pretrained_model=/data/sd15]
+    bash tools/dist_train.sh configs/vico/vico.py 4      # 4 processes (GPUs; gloo on a CPU)
+"""
+import argparse
+import os
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmagic_vico.utils import register_all_modules
+from mmagic_vico.utils.config import apply_cfg_options, work_dir_of
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a personalization model (ViCo, ...) with mmengine.')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs, checkpoints and weights go (default work_dirs/<config>)')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CKPT, or from the latest checkpoint of the work dir if none is given')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. concept_dir=NAME model.pretrained_model=PATH')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def scale_embedding_lr(cfg) -> None:
+    """The original's learning rate: base lr x processes x batch x accumulation, embedding only."""
+    factor = (int(os.environ.get('WORLD_SIZE', 1)) * cfg.train_dataloader.batch_size
+              * cfg.optim_wrapper.get('accumulative_counts', 1))
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    keys.trainable_embeddings.lr_mult = keys.trainable_embeddings.get('lr_mult', 1.0) * factor
+
+
+def setup_cpu_distributed(cfg, launcher: str) -> None:
+    """mmengine's init pins a CUDA device and gives DDP ``device_ids``: neither exists on a CPU.
+    Start the gloo process group here instead (mmengine then skips its own init)."""
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+
+
+def build_cfg(args):
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    apply_cfg_options(cfg, args.cfg_options)
+    cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper != 'AmpOptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if cfg.get('scale_embedding_lr', False):
+        scale_embedding_lr(cfg)
+    setup_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules()
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
