@@ -17,30 +17,37 @@ def unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
+class EveryNAndEndHook(Hook):
+    """Calls :meth:`run` every ``interval`` iterations and once more at the end if it was not the last."""
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 100):
+        if interval < 1:
+            raise ValueError(f'{type(self).__name__} interval={interval} must be >= 1.')
+        self.interval = interval
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.every_n_train_iters(runner, self.interval):
+            self.run(runner, runner.iter + 1)  # mmengine counts the iteration after its hooks
+
+    def after_train(self, runner):
+        if runner.iter % self.interval:
+            self.run(runner, runner.iter)
+
+    def run(self, runner, step: int):
+        raise NotImplementedError
+
+
 @HOOKS.register_module()
-class ViCoExportHook(Hook):
+class ViCoExportHook(EveryNAndEndHook):
     """Every ``interval`` iterations and at the end, write the trainable weights beside the checkpoints.
 
     Files: ``vico_weights_iter_{n}.safetensors``, ``vico_weights.safetensors`` (the latest) and
     ``learned_embeds.safetensors`` (the placeholder, for diffusers' ``load_textual_inversion``).
     """
-    priority = 'LOW'
-
-    def __init__(self, interval: int = 100):
-        if interval < 1:
-            raise ValueError(f'ViCoExportHook interval={interval} must be >= 1.')
-        self.interval = interval
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if self.every_n_train_iters(runner, self.interval):
-            self.export(runner, runner.iter + 1)  # mmengine counts the iteration after its hooks
-
-    def after_train(self, runner):
-        if runner.iter % self.interval:
-            self.export(runner, runner.iter)
 
     @master_only
-    def export(self, runner, step: int):
+    def run(self, runner, step: int):
         model = unwrap(runner.model)
         path = os.path.join(runner.work_dir, f'vico_weights_iter_{step}.safetensors')
         model.save_vico_weights(path)
@@ -52,20 +59,18 @@ class ViCoExportHook(Hook):
 
 
 @HOOKS.register_module()
-class ViCoVisualizationHook(Hook):
+class ViCoVisualizationHook(EveryNAndEndHook):
     """Every ``interval`` iterations and at the end, sample fixed prompts with a fixed reference.
 
     The grid (rows: prompts) goes to ``work_dir/vis/iter_{n}.png`` and to the visualizer's backends.
     Sampling runs on the fp32 trainable weights themselves: nothing is cast and cast back.
     """
-    priority = 'LOW'
 
     def __init__(self, interval: int = 100, prompts=('a photo of {}',), reference: str | None = None,
                  num_images: int = 2, num_inference_steps: int = 50, guidance_scale: float = 7.5,
                  height: int | None = None, width: int | None = None, seed: int = 0):
-        if interval < 1:
-            raise ValueError(f'ViCoVisualizationHook interval={interval} must be >= 1.')
-        self.interval, self.prompts, self.reference = interval, list(prompts), reference
+        super().__init__(interval)
+        self.prompts, self.reference = list(prompts), reference
         self.kwargs = dict(num_images_per_prompt=num_images, num_inference_steps=num_inference_steps,
                            guidance_scale=guidance_scale, height=height, width=width, seed=seed, show_progress=False)
 
@@ -76,16 +81,8 @@ class ViCoVisualizationHook(Hook):
         if self.reference is None:
             raise ValueError('ViCoVisualizationHook needs reference=PATH (the dataset has no image list).')
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if self.every_n_train_iters(runner, self.interval):
-            self.sample(runner, runner.iter + 1)
-
-    def after_train(self, runner):
-        if runner.iter % self.interval:
-            self.sample(runner, runner.iter)
-
     @master_only
-    def sample(self, runner, step: int):
+    def run(self, runner, step: int):
         model = unwrap(runner.model)
         prompts = [p.format(model.placeholder) for p in self.prompts]
         was_training = model.training
