@@ -84,8 +84,8 @@ class ViCoConceptDataset(Dataset):
         others = [i for i in range(len(self.images)) if i != index] or [index]
         reference = self.rng.choice(others)
         caption = self.rng.choice(self.templates).format(self.placeholder)
-        img = self.pipeline(dict(img_path=self.images[index]))['inputs']
-        img_ref = self.pipeline(dict(img_path=self.images[reference]))['inputs']
-        return dict(inputs=dict(img=img, img_ref=img_ref),
-                    data_samples=BaseDataElement(metainfo=dict(prompt=caption, img_path=self.images[index],
-                                                               ref_path=self.images[reference])))
+        img = self.pipeline(dict(img_path=self.images[index]))
+        ref = self.pipeline(dict(img_path=self.images[reference]))
+        meta = dict(prompt=caption, img_path=self.images[index], ref_path=self.images[reference],
+                    img_flip=bool(img.get('flip', False)), ref_flip=bool(ref.get('flip', False)))
+        return dict(inputs=dict(img=img['inputs'], img_ref=ref['inputs']), data_samples=BaseDataElement(metainfo=meta))

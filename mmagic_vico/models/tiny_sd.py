@@ -28,6 +28,15 @@ SD15_SCHEDULER_CONFIG = dict(
     beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', num_train_timesteps=1000,
     clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1, trained_betas=None)
 
+SD15_VAE_CONFIG = dict(
+    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, norm_num_groups=32,
+    block_out_channels=(128, 256, 512, 512), sample_size=512,
+    down_block_types=('DownEncoderBlock2D',) * 4, up_block_types=('UpDecoderBlock2D',) * 4)
+SD15_TEXT_CONFIG = dict(
+    vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+    max_position_embeddings=77, hidden_act='quick_gelu', projection_dim=768,
+    bos_token_id=0, eos_token_id=2, pad_token_id=1)
+
 TINY_UNET_CONFIG = dict(SD15_UNET_CONFIG, sample_size=16, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32)
 TINY_VAE_CONFIG = dict(
     in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
@@ -88,8 +97,11 @@ def _byte_chars() -> list:
     return [chr(c) for c in cs]
 
 
-def build_tiny_sd(folder: str, seed: int = 0) -> str:
-    """Build the tiny SD 1.5 (deterministic for a seed) and save it in the diffusers layout."""
+def build_tiny_sd(folder: str, seed: int = 0, full_size: bool = False) -> str:
+    """Build the tiny SD 1.5 (deterministic for a seed) and save it in the diffusers layout.
+
+    ``full_size``: SD 1.5's real widths instead (random weights, 4.3 GB): for benchmarks.
+    """
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -100,9 +112,9 @@ def build_tiny_sd(folder: str, seed: int = 0) -> str:
         write_clip_tokenizer_files(os.path.join(staging, 'tokenizer'))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            unet = UNet2DConditionModel(**TINY_UNET_CONFIG)
-            vae = AutoencoderKL(**TINY_VAE_CONFIG)
-            text_encoder = CLIPTextModel(CLIPTextConfig(**TINY_TEXT_CONFIG))
+            unet = UNet2DConditionModel(**(SD15_UNET_CONFIG if full_size else TINY_UNET_CONFIG))
+            vae = AutoencoderKL(**(SD15_VAE_CONFIG if full_size else TINY_VAE_CONFIG))
+            text_encoder = CLIPTextModel(CLIPTextConfig(**(SD15_TEXT_CONFIG if full_size else TINY_TEXT_CONFIG)))
         pipe = StableDiffusionPipeline(
             vae=vae, text_encoder=text_encoder, unet=unet, scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG),
             tokenizer=CLIPTokenizer.from_pretrained(os.path.join(staging, 'tokenizer')),

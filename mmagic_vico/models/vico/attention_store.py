@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from diffusers.models.attention_processor import AttnProcessor2_0
 
 
 @dataclass
@@ -22,6 +21,12 @@ class ViCoAttentionStore:
     eot_index: torch.Tensor | None = None
     scale: float = 1.0
     regularize: bool = False
+    truncate: bool = False
+    #: persistent: the fast path (fused attention, keys projected once per reference row, masked keys
+    #: dropped, reference stream stopped after the last image attention layer) or the straightforward one
+    fast: bool = True
+    #: persistent: the name of the last layer with image attention (where the reference stream may stop)
+    last_layer: str | None = None
     #: layer name -> (placeholder map, end-of-text map), each ``(R, N)``: last call's recordings.
     maps: dict = field(default_factory=dict)
     #: layer name -> ``(R, N)`` bool object mask of the last call.
@@ -34,12 +39,17 @@ class ViCoAttentionStore:
         return self.num_generated is not None
 
     @contextmanager
-    def open(self, num_generated, ref_index, placeholder_index, eot_index, scale=1.0, regularize=False):
-        """Activate ViCo's two streams for the UNet calls inside the ``with`` block."""
+    def open(self, num_generated, ref_index, placeholder_index, eot_index, scale=1.0, regularize=False,
+             truncate=False):
+        """Activate ViCo's two streams for the UNet calls inside the ``with`` block.
+
+        ``truncate``: drop the reference rows after the last image attention layer, so that the UNet
+        returns the generated rows only.
+        """
         self.maps, self.masks, self.reg_terms = {}, {}, []
         self.num_generated, self.ref_index = num_generated, ref_index
         self.placeholder_index, self.eot_index = placeholder_index, eot_index
-        self.scale, self.regularize = scale, regularize
+        self.scale, self.regularize, self.truncate = scale, regularize, truncate
         try:
             yield self
         finally:
@@ -55,38 +65,3 @@ class ViCoAttentionStore:
         rows = torch.arange(mean.shape[0], device=mean.device)
         self.maps[layer] = (mean[rows, :, self.placeholder_index.to(mean.device)],
                             mean[rows, :, self.eot_index.to(mean.device)])
-
-
-def eager_attention(attn, hidden_states, encoder_hidden_states):
-    """Attention that returns its probabilities too: ``(output, (B, heads, N, L) probs)``."""
-    query = attn.head_to_batch_dim(attn.to_q(hidden_states))
-    key = attn.head_to_batch_dim(attn.to_k(encoder_hidden_states))
-    value = attn.head_to_batch_dim(attn.to_v(encoder_hidden_states))
-    probs = attn.get_attention_scores(query, key)
-    out = attn.batch_to_head_dim(torch.bmm(probs, value))
-    out = attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor
-    return out, probs.unflatten(0, (-1, attn.heads))
-
-
-class ViCoRecordingAttnProcessor:
-    """Text cross-attention of a layer that has image attention (paper Sec. 3.3).
-
-    Generated rows go through the fused kernel; reference rows are computed explicitly and their
-    head-mean probabilities at the placeholder / end-of-text columns recorded into the store.
-    """
-
-    def __init__(self, store: ViCoAttentionStore, layer: str):
-        self.store, self.layer = store, layer
-        self.fused = AttnProcessor2_0()
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
-                 *args, **kwargs):
-        store = self.store
-        if not store.active or encoder_hidden_states is None:
-            return self.fused(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
-        g = store.num_generated
-        gen_mask = None if attention_mask is None else attention_mask[:g]
-        out_gen = self.fused(attn, hidden_states[:g], encoder_hidden_states[:g], gen_mask, temb)
-        out_ref, probs = eager_attention(attn, hidden_states[g:], encoder_hidden_states[g:])
-        store.record(self.layer, probs)
-        return torch.cat([out_gen, out_ref.to(out_gen.dtype)])

@@ -9,8 +9,11 @@ import torch
 from diffusers.models.attention import BasicTransformerBlock
 from torch import nn
 
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+from .attention_processors import ImageCrossAttnProcessor, ViCoRecordingAttnProcessor
 from .attention_regularizer import attention_regularization
-from .attention_store import ViCoAttentionStore, ViCoRecordingAttnProcessor
+from .attention_store import ViCoAttentionStore
 from .object_mask import otsu_mask
 
 #: Flags over the 16 text transformer layers of SD 1.x in down(6) -> mid(1) -> up(9) order:
@@ -46,9 +49,8 @@ class ImageCrossAttentionBlock(nn.Module):
             store.reg_terms.append(attention_regularization(placeholder_map, eot_map))
         if store.scale == 0:
             return hidden_states
-        index = store.ref_index.to(x.device)
-        y = self.image_cross_attention(
-            x, encoder_hidden_states=ref[index], encoder_attention_mask=mask[index, None, :])
+        # the processor maps generated rows to their reference rows (store.ref_index)
+        y = self.image_cross_attention(x, encoder_hidden_states=ref, encoder_attention_mask=mask)
         if store.scale != 1:
             y = x + store.scale * (y - x)
         return torch.cat([y, ref])
@@ -88,6 +90,60 @@ def inject_image_cross_attention(unet, image_cross_layers, store: ViCoAttentionS
         imca = ImageCrossAttentionBlock(weight.shape[0], block.attn1.heads, store, name)
         layer.transformer_blocks.append(imca.to(device=weight.device))
         recording[f'{name}.transformer_blocks.0.attn2.processor'] = ViCoRecordingAttnProcessor(store, name)
+        recording[f'{name}.transformer_blocks.1.image_cross_attention.attn2.processor'] = ImageCrossAttnProcessor(store)
         chosen.append(name)
     unet.set_attn_processor(dict(unet.attn_processors) | recording)  # a dict must name every layer
+    store.last_layer = chosen[-1]
+    stop_reference_stream_after(unet, chosen[-1], store)
+    set_attention_path(unet, store, store.fast)
     return chosen
+
+
+def set_attention_path(unet, store: ViCoAttentionStore, fast: bool) -> None:
+    """Fast path: fused attention wherever nothing is recorded. Straightforward path: eager attention
+    everywhere (the reference code's behaviour, kept for tests and the benchmark)."""
+    store.fast = fast
+    own = (ViCoRecordingAttnProcessor, ImageCrossAttnProcessor)
+    unet.set_attn_processor({name: proc if isinstance(proc, own) else (AttnProcessor2_0() if fast else AttnProcessor())
+                             for name, proc in unet.attn_processors.items()})
+
+
+def stop_reference_stream_after(unet, layer: str, store: ViCoAttentionStore) -> bool:
+    """Drop the reference rows from the batch after the last image attention layer (spec Sec. 7:
+    nothing after it reads them), through forward pre-hooks on the modules that follow it.
+
+    Active only while the store is open with ``truncate``. Returns False (and installs nothing) where
+    the layer's position does not allow it: a later resnet of the same block concatenates a skip
+    connection of the full batch.
+    """
+    prefix, _, j = layer.rpartition('.attentions.')
+    if not prefix.startswith('up_blocks.'):
+        return False
+    b, j = int(prefix.split('.')[1]), int(j)
+    block = unet.up_blocks[b]
+    if j + 2 < len(block.resnets):
+        return False
+
+    def cut(x):
+        return x[:store.num_generated] if torch.is_tensor(x) and x.shape[0] > store.num_generated else x
+
+    def on():
+        return store.active and store.truncate
+
+    def cut_args(module, args):
+        return tuple(cut(a) for a in args) if on() else None
+
+    def cut_kwargs(module, args, kwargs):
+        if not on():
+            return None
+        kwargs = {k: tuple(cut(t) for t in v) if k == 'res_hidden_states_tuple' else cut(v) for k, v in kwargs.items()}
+        return tuple(cut(a) for a in args), kwargs
+
+    if j + 1 < len(block.resnets):  # the block's next resnet gets cat(hidden, skip), both full batch
+        block.resnets[j + 1].register_forward_pre_hook(cut_args)
+        block.attentions[j + 1].register_forward_pre_hook(cut_kwargs, with_kwargs=True)
+    else:
+        block.attentions[j].register_forward_hook(lambda m, args, out: tuple(cut(o) for o in out) if on() else None)
+    for later in unet.up_blocks[b + 1:]:
+        later.register_forward_pre_hook(cut_kwargs, with_kwargs=True)
+    return True

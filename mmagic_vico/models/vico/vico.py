@@ -22,7 +22,7 @@ from ..data_preprocessor import ViCoDataPreprocessor
 from ..sd_loading import load_stable_diffusion
 from ..token_embedding import add_placeholder
 from .attention_store import ViCoAttentionStore
-from .image_cross_attention import DEFAULT_IMAGE_CROSS_LAYERS, inject_image_cross_attention
+from .image_cross_attention import DEFAULT_IMAGE_CROSS_LAYERS, inject_image_cross_attention, set_attention_path
 from .weights import atomic_save_safetensors, load_vico_weights, save_vico_weights
 
 #: Substrings of the names of all trainable parameters (optimizer groups, saving, loading, tests).
@@ -38,6 +38,15 @@ class ReferenceStream:
     eot_index: torch.Tensor  # (R,)
     ref_index: torch.Tensor  # (G,) reference row of each generated row
     timesteps: torch.Tensor | None = None  # (R,) when the generated rows have per-row timesteps
+
+
+def _cache_key(sample, kind: str, size) -> tuple | None:
+    """Which training image (and augmentation) a row is, from its data sample's metainfo."""
+    meta = sample if isinstance(sample, dict) else getattr(sample, 'metainfo', {})
+    path = meta.get('img_path' if kind == 'img' else 'ref_path')
+    if path is None:
+        return None
+    return path, bool(meta.get('img_flip' if kind == 'img' else 'ref_flip', False)), tuple(size)
 
 
 def is_trainable_name(name: str) -> bool:
@@ -64,12 +73,13 @@ class ViCo(BaseModel):
         initialize_token: one CLIP token whose embedding initialises the placeholder's.
         image_cross_layers: 16 flags over the UNet's text transformer layers in down -> mid -> up order.
         reg_loss_weight: lambda of the attention regulariser (paper Eq. 7).
-        image_cross_attention_scale: default scale of the image attention's update at sampling.
+        fast_path: exact speed-ups on (shared reference stream, stopped after the last image attention
+            layer, cached training latents, fused attention); False runs the straightforward path.
     """
 
     def __init__(self, pretrained_model: str, placeholder: str = 'S*', initialize_token: str | None = None,
                  image_cross_layers=DEFAULT_IMAGE_CROSS_LAYERS, reg_loss_weight: float = 5e-4,
-                 data_preprocessor=None, init_cfg=None):
+                 fast_path: bool = True, data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type=ViCoDataPreprocessor),
                          init_cfg=init_cfg)
         if reg_loss_weight < 0:
@@ -86,6 +96,8 @@ class ViCo(BaseModel):
         self.placeholder_id = add_placeholder(self.tokenizer, self.text_encoder, placeholder, initialize_token)
         self.store = ViCoAttentionStore()
         self.image_cross_layer_names = inject_image_cross_attention(self.unet, self.image_cross_layers, self.store)
+        self.latent_cache = {}  # (path, flip, H, W) -> (posterior mean, std) of a training image
+        self.use_fast_path(fast_path)
         for name, param in self.named_parameters():
             param.requires_grad_(is_trainable_name(name))
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -101,6 +113,11 @@ class ViCo(BaseModel):
 
     def init_weights(self):
         """Nothing to initialise: the base is pretrained, the new blocks keep PyTorch's defaults."""
+
+    def use_fast_path(self, fast: bool = True) -> None:
+        """Switch between the fast path and the straightforward one (same results within float tolerance)."""
+        self.fast_path = bool(fast)
+        set_attention_path(self.unet, self.store, self.fast_path)
 
     # ---------------------------------------------------------------- text and images
     def tokenize(self, prompts: list) -> torch.Tensor:
@@ -123,6 +140,22 @@ class ViCo(BaseModel):
         posterior = self.vae.encode(images.to(self.device, self.vae.dtype)).latent_dist
         return posterior.sample(generator) * self.vae.config.scaling_factor
 
+    def encode_training_images(self, images: torch.Tensor, data_samples, kind: str) -> torch.Tensor:
+        """Posterior samples of training images; on the fast path each image (and each flip of it) is
+        VAE-encoded once and its posterior mean and std kept, then sampled every step as the original."""
+        keys = [_cache_key(s, kind, images.shape[-2:]) for s in data_samples]
+        if not self.fast_path or None in keys:
+            return self.encode_images(images)
+        todo = [i for i, k in enumerate(keys) if k not in self.latent_cache]
+        if todo:
+            posterior = self.vae.encode(images[todo].to(self.device, self.vae.dtype)).latent_dist
+            for row, i in enumerate(todo):
+                self.latent_cache[keys[i]] = (posterior.mean[row], posterior.std[row])
+        mean = torch.stack([self.latent_cache[k][0] for k in keys])
+        std = torch.stack([self.latent_cache[k][1] for k in keys])
+        return (mean + std * randn_tensor(mean.shape, device=mean.device, dtype=mean.dtype)) * \
+            self.vae.config.scaling_factor
+
     # ---------------------------------------------------------------- the two-stream UNet call
     def predict_noise(self, latents, timesteps, context, reference: ReferenceStream | None = None,
                       scale: float = 1.0, regularize: bool = False) -> torch.Tensor:
@@ -135,7 +168,7 @@ class ViCo(BaseModel):
         if timesteps.ndim:
             timesteps = torch.cat([timesteps, reference.timesteps])
         with self.store.open(g, reference.ref_index, reference.placeholder_index, reference.eot_index,
-                             scale=scale, regularize=regularize):
+                             scale=scale, regularize=regularize, truncate=self.fast_path):
             out = self.unet(sample, timesteps, encoder_hidden_states=context, return_dict=False)[0]
         return out[:g]
 
@@ -153,10 +186,10 @@ class ViCo(BaseModel):
         """
         prompts = [s['prompt'] if isinstance(s, dict) else s.prompt for s in data_samples]
         with torch.no_grad():
-            latents = self.encode_images(inputs['img'])
-            ref_latents = self.encode_images(inputs['img_ref'])
+            latents = self.encode_training_images(inputs['img'], data_samples, 'img')
+            ref_latents = self.encode_training_images(inputs['img_ref'], data_samples, 'ref')
         b = latents.shape[0]
-        noise = torch.randn_like(latents)
+        noise = torch.randn(latents.shape, dtype=latents.dtype, device=latents.device)  # not _like: layout-free
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), device=self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         input_ids = self.tokenize(prompts)
@@ -242,9 +275,15 @@ class ViCo(BaseModel):
         p = input_ids.shape[0]
         rows = len(halves) * p
         # the unconditional half reads its mask at the conditional prompt's columns, as the original
-        ref_index = torch.arange(rows, device=self.device).repeat_interleave(n)
-        return ReferenceStream(ref_latent.expand(rows, -1, -1, -1), torch.cat(halves), ph.repeat(len(halves)),
-                               eot.repeat(len(halves)), ref_index)
+        ph, eot, context = ph.repeat(len(halves)), eot.repeat(len(halves)), torch.cat(halves)
+        share = self.fast_path  # one reference row per (half, prompt), shared by its n images
+        if not share:  # the straightforward path: one reference row per generated row
+            ph, eot = ph.repeat_interleave(n), eot.repeat_interleave(n)
+            context, rows = context.repeat_interleave(n, dim=0), rows * n
+        ref_index = torch.arange(rows, device=self.device)
+        if share:
+            ref_index = ref_index.repeat_interleave(n)
+        return ReferenceStream(ref_latent.expand(rows, -1, -1, -1), context, ph, eot, ref_index)
 
     def _check_infer_args(self, prompts, height, width, steps, num_images):
         if not prompts or not all(isinstance(p, str) for p in prompts):

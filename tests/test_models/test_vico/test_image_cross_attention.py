@@ -5,7 +5,7 @@ from diffusers import UNet2DConditionModel
 from mmagic_vico.models.tiny_sd import SD15_UNET_CONFIG
 from mmagic_vico.models.vico import (DEFAULT_IMAGE_CROSS_LAYERS, ImageCrossAttentionBlock, ViCoAttentionStore,
                                      inject_image_cross_attention, text_transformer_layers)
-from mmagic_vico.models.vico.attention_store import ViCoRecordingAttnProcessor
+from mmagic_vico.models.vico.attention_processors import ImageCrossAttnProcessor, ViCoRecordingAttnProcessor
 
 SPEC_LOCATIONS = ['up_blocks.1.attentions.1', 'up_blocks.2.attentions.0', 'up_blocks.2.attentions.2',
                   'up_blocks.3.attentions.1']
@@ -52,10 +52,12 @@ def test_bad_layer_flags_fail_clearly(flags, error):
         inject_image_cross_attention(unet, flags, ViCoAttentionStore())
 
 
-def test_background_reference_tokens_get_zero_attention_weight():
+@pytest.mark.parametrize('fast', [True, False])
+def test_background_reference_tokens_get_zero_attention_weight(fast):
     torch.manual_seed(0)
-    store = ViCoAttentionStore()
+    store = ViCoAttentionStore(fast=fast)
     block = ImageCrossAttentionBlock(16, 8, store, 'layer')
+    block.image_cross_attention.attn2.set_processor(ImageCrossAttnProcessor(store))
     g, n = 3, 12
     x, ref = torch.randn(g, n, 16), torch.randn(1, n, 16)
     ph_map = torch.tensor([[0.9] * 4 + [0.01] * 8])  # patches 0..3 are the object
