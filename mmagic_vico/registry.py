@@ -21,7 +21,7 @@ DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE)
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE, locations=['mmagic_vico.datasets'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['mmagic_vico.engine'])
-OPTIM_WRAPPERS = Registry('optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE)
+OPTIM_WRAPPERS = Registry('optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE, locations=['mmagic_vico.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
                                       scope=SCOPE, locations=['mmagic_vico.engine'])
 VISBACKENDS = Registry('vis backend', parent=MMENGINE_VISBACKENDS, scope=SCOPE)

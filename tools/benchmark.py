@@ -29,13 +29,14 @@ from mmagic_vico.utils.image import list_images, to_rgb
 CONCEPT = os.path.join('data', 'vico', 'tiny_toy')
 
 
-def median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int, label: str = '') -> float:
     fn()  # warm-up (and the training latent cache)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+    print(f'  {label}: ' + ', '.join(f'{t:.2f}' for t in times) + ' s', flush=True)
     return statistics.median(times)
 
 
@@ -95,12 +96,14 @@ def run(kind: str, size: int, steps: int, repeats: int, guidance: float) -> list
     rows = []
     for n in (1, 4):
         sd = median_time(lambda: pipe('a photo of a toy', num_images_per_prompt=n,
-                                      generator=torch.Generator().manual_seed(0), **common), repeats)
+                                      generator=torch.Generator().manual_seed(0), **common), repeats,
+                         f'StableDiffusionPipeline N={n}')
         timings = {}
         for fast in (True, False):
             model.use_fast_path(fast)
             timings[fast] = median_time(lambda: model.infer('a photo of S*', reference, num_images_per_prompt=n,
-                                                            seed=0, show_progress=False, **common), repeats)
+                                                            seed=0, show_progress=False, **common), repeats,
+                                        f'ViCo {"fast" if fast else "straightforward"} N={n}')
         model.use_fast_path(True)
         rows.append((f'sampling N={n}: ViCo / StableDiffusionPipeline', f'{timings[True]:.2f} s / {sd:.2f} s',
                      f'{timings[True] / sd:.2f}x'))
@@ -115,7 +118,8 @@ def run(kind: str, size: int, steps: int, repeats: int, guidance: float) -> list
     for fast in (True, False):
         model.use_fast_path(fast)
         model.latent_cache.clear()
-        step[fast] = median_time(lambda: training_step(model, optimizer, batch), repeats)
+        step[fast] = median_time(lambda: training_step(model, optimizer, batch), repeats,
+                                 f'training step {"fast" if fast else "straightforward"}')
         memory[fast] = peak_memory_mib(lambda: training_step(model, optimizer, batch))
     model.use_fast_path(True)
     rows.append(('training step (batch 1): fast / straightforward', f'{step[True]:.2f} s / {step[False]:.2f} s',

@@ -5,12 +5,14 @@
     bash tools/dist_train.sh configs/vico/vico.py 4      # 4 processes (GPUs; gloo on a CPU)
 """
 import argparse
+import importlib.util
 import os
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mmagic_vico.engine import amp_optim_wrapper
 from mmagic_vico.utils import register_all_modules
 from mmagic_vico.utils.config import apply_cfg_options, work_dir_of
 
@@ -50,16 +52,22 @@ def setup_cpu_distributed(cfg, launcher: str) -> None:
     cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
 
 
+def add_tensorboard_if_installed(cfg) -> None:
+    """Sample grids and losses also go to TensorBoard when it is installed."""
+    backends = cfg.get('visualizer', {}).get('vis_backends')
+    if backends is None or importlib.util.find_spec('tensorboard') is None:
+        return
+    if not any('Tensorboard' in b.get('type', '') for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+
+
 def build_cfg(args):
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     apply_cfg_options(cfg, args.cfg_options)
     cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
     if args.amp:
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper != 'AmpOptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
@@ -67,6 +75,7 @@ def build_cfg(args):
     if cfg.get('scale_embedding_lr', False):
         scale_embedding_lr(cfg)
     setup_cpu_distributed(cfg, args.launcher)
+    add_tensorboard_if_installed(cfg)
     return cfg
 
 

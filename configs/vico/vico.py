@@ -21,6 +21,9 @@ model = dict(
     # one flag per text transformer layer, down(6) -> mid(1) -> up(9): image attention after ids 8, 10, 12, 14
     image_cross_layers=[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0],
     reg_loss_weight=5e-4,
+    fast_path=True,  # exact speed-ups; False: the straightforward path (for comparison)
+    gradient_checkpointing=False,  # True: recompute the frozen UNet in the backward pass, less memory
+    frozen_dtype=None,  # 'bf16' / 'fp16': hold the frozen base in half precision (trainable stays fp32)
     data_preprocessor=dict(type='ViCoDataPreprocessor'))
 
 # ---------------------------------------------------------------- data

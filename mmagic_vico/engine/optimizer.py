@@ -1,9 +1,11 @@
 import logging
+from contextlib import contextmanager
 
+import torch
 from mmengine.logging import MMLogger
-from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 
-from mmagic_vico.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmagic_vico.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 
 class _DropFrozenNotices(logging.Filter):
@@ -34,3 +36,35 @@ class FrozenBaseOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         logger.info(f'optimizer: {trainable:,} trainable parameters; {notices.dropped} frozen tensors left out')
         return wrapper
+
+
+@OPTIM_WRAPPERS.register_module()
+class CPUAmpOptimWrapper(OptimWrapper):
+    """Mixed precision on a CPU: bf16 autocast around the forward pass, no loss scaling (bf16 has
+    fp32's range). mmengine's ``AmpOptimWrapper`` is for accelerators only."""
+
+    def __init__(self, dtype: str = 'bfloat16', **kwargs):
+        super().__init__(**kwargs)
+        self.cast_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+
+    @contextmanager
+    def optim_context(self, model):
+        with super().optim_context(model), torch.autocast('cpu', dtype=self.cast_dtype):
+            yield
+
+
+def amp_optim_wrapper(optim_wrapper: dict) -> dict:
+    """The ``--amp`` wrapper: bf16 where the accelerator supports it, else fp16 with dynamic loss
+    scaling (mmengine's ``AmpOptimWrapper``); bf16 autocast on a CPU."""
+    cfg = dict(optim_wrapper)
+    if torch.cuda.is_available():
+        cfg['type'] = 'AmpOptimWrapper'
+        if torch.cuda.is_bf16_supported():
+            cfg.setdefault('dtype', 'bfloat16')
+        else:
+            cfg.setdefault('dtype', 'float16')
+            cfg.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg['type'] = 'CPUAmpOptimWrapper'
+        cfg.setdefault('dtype', 'bfloat16')
+    return cfg

@@ -40,11 +40,12 @@ class ViCoAttentionStore:
 
     @contextmanager
     def open(self, num_generated, ref_index, placeholder_index, eot_index, scale=1.0, regularize=False,
-             truncate=False):
+             truncate=False, keep_open=False):
         """Activate ViCo's two streams for the UNet calls inside the ``with`` block.
 
         ``truncate``: drop the reference rows after the last image attention layer, so that the UNet
-        returns the generated rows only.
+        returns the generated rows only. ``keep_open``: stay active after the block, until the next
+        ``open`` (gradient checkpointing runs the blocks again during the backward pass).
         """
         self.maps, self.masks, self.reg_terms = {}, {}, []
         self.num_generated, self.ref_index = num_generated, ref_index
@@ -53,7 +54,12 @@ class ViCoAttentionStore:
         try:
             yield self
         finally:
-            self.num_generated = self.ref_index = self.placeholder_index = self.eot_index = None
+            if not keep_open:
+                self.close()
+
+    def close(self) -> None:
+        """Back to stock behaviour: the injected modules pass everything through."""
+        self.num_generated = self.ref_index = self.placeholder_index = self.eot_index = None
 
     def record(self, layer: str, probs: torch.Tensor) -> None:
         """Keep the head-mean maps of the placeholder and end-of-text columns.

@@ -44,9 +44,14 @@ class ImageCrossAttentionBlock(nn.Module):
         x, ref = hidden_states[:g], hidden_states[g:]
         placeholder_map, eot_map = store.maps[self.layer]
         mask = otsu_mask(placeholder_map)
-        store.masks[self.layer] = mask
+        # gradient checkpointing runs the block again in the backward pass: same ops, kept once
+        first = self.layer not in store.masks
+        if first:
+            store.masks[self.layer] = mask
         if store.regularize:
-            store.reg_terms.append(attention_regularization(placeholder_map, eot_map))
+            term = attention_regularization(placeholder_map, eot_map)
+            if first:
+                store.reg_terms.append(term)
         if store.scale == 0:
             return hidden_states
         # the processor maps generated rows to their reference rows (store.ref_index)

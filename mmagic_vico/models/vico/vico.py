@@ -4,6 +4,8 @@ Hao, Han, Zhao, Wong, arXiv 2306.00971. A frozen Stable Diffusion 1.x with one l
 token and image cross-attention blocks in the UNet decoder that attend to a clean reference image
 run through the same UNet (see ``docs``/the spec for the exact semantics).
 """
+import contextlib
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from .weights import atomic_save_safetensors, load_vico_weights, save_vico_weigh
 
 #: Substrings of the names of all trainable parameters (optimizer groups, saving, loading, tests).
 TRAINABLE_MARKERS = ('image_cross_attention', 'trainable_embeddings')
+HALF_DTYPES = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16, 'float16': torch.float16}
 
 
 @dataclass
@@ -47,6 +50,14 @@ def _cache_key(sample, kind: str, size) -> tuple | None:
     if path is None:
         return None
     return path, bool(meta.get('img_flip' if kind == 'img' else 'ref_flip', False)), tuple(size)
+
+
+def _under_autocast(method):
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with self.autocast():
+            return method(self, *args, **kwargs)
+    return wrapped
 
 
 def is_trainable_name(name: str) -> bool:
@@ -75,11 +86,16 @@ class ViCo(BaseModel):
         reg_loss_weight: lambda of the attention regulariser (paper Eq. 7).
         fast_path: exact speed-ups on (shared reference stream, stopped after the last image attention
             layer, cached training latents, fused attention); False runs the straightforward path.
+        gradient_checkpointing: recompute the frozen UNet's blocks in the backward pass (less memory).
+        frozen_dtype: ``'bf16'`` / ``'fp16'`` holds the frozen VAE, text encoder and UNet in half
+            precision (trainable weights and optimizer state stay fp32); the model then runs under
+            autocast. ``None``: everything fp32.
     """
 
     def __init__(self, pretrained_model: str, placeholder: str = 'S*', initialize_token: str | None = None,
                  image_cross_layers=DEFAULT_IMAGE_CROSS_LAYERS, reg_loss_weight: float = 5e-4,
-                 fast_path: bool = True, data_preprocessor=None, init_cfg=None):
+                 fast_path: bool = True, gradient_checkpointing: bool = False, frozen_dtype: str | None = None,
+                 data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type=ViCoDataPreprocessor),
                          init_cfg=init_cfg)
         if reg_loss_weight < 0:
@@ -98,6 +114,14 @@ class ViCo(BaseModel):
         self.image_cross_layer_names = inject_image_cross_attention(self.unet, self.image_cross_layers, self.store)
         self.latent_cache = {}  # (path, flip, H, W) -> (posterior mean, std) of a training image
         self.use_fast_path(fast_path)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+        if self.gradient_checkpointing:
+            self.unet.enable_gradient_checkpointing()
+        self.frozen_dtype = HALF_DTYPES.get(frozen_dtype, 'invalid') if frozen_dtype else None
+        if self.frozen_dtype == 'invalid':
+            raise ValueError(f'frozen_dtype={frozen_dtype!r}: use None (fp32), "bf16" or "fp16".')
+        if self.frozen_dtype is not None:
+            self._hold_frozen_in(self.frozen_dtype)
         for name, param in self.named_parameters():
             param.requires_grad_(is_trainable_name(name))
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -113,6 +137,18 @@ class ViCo(BaseModel):
 
     def init_weights(self):
         """Nothing to initialise: the base is pretrained, the new blocks keep PyTorch's defaults."""
+
+    def _hold_frozen_in(self, dtype: torch.dtype) -> None:
+        for module in (self.vae, self.text_encoder, self.unet):
+            for name, param in module.named_parameters():
+                if not param.requires_grad:
+                    param.data = param.data.to(dtype)
+
+    def autocast(self):
+        """Mixed precision around the model's own computations when the frozen base is held in half."""
+        if self.frozen_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.frozen_dtype)
 
     def use_fast_path(self, fast: bool = True) -> None:
         """Switch between the fast path and the straightforward one (same results within float tolerance)."""
@@ -146,11 +182,10 @@ class ViCo(BaseModel):
         keys = [_cache_key(s, kind, images.shape[-2:]) for s in data_samples]
         if not self.fast_path or None in keys:
             return self.encode_images(images)
-        todo = [i for i, k in enumerate(keys) if k not in self.latent_cache]
-        if todo:
-            posterior = self.vae.encode(images[todo].to(self.device, self.vae.dtype)).latent_dist
-            for row, i in enumerate(todo):
-                self.latent_cache[keys[i]] = (posterior.mean[row], posterior.std[row])
+        for i, key in enumerate(keys):
+            if key not in self.latent_cache:  # one image per encode: the same numbers whatever the batch
+                posterior = self.vae.encode(images[i:i + 1].to(self.device, self.vae.dtype)).latent_dist
+                self.latent_cache[key] = (posterior.mean[0], posterior.std[0])
         mean = torch.stack([self.latent_cache[k][0] for k in keys])
         std = torch.stack([self.latent_cache[k][1] for k in keys])
         return (mean + std * randn_tensor(mean.shape, device=mean.device, dtype=mean.dtype)) * \
@@ -167,15 +202,17 @@ class ViCo(BaseModel):
         context = torch.cat([context, reference.context.to(context.dtype)])
         if timesteps.ndim:
             timesteps = torch.cat([timesteps, reference.timesteps])
+        recompute = self.gradient_checkpointing and torch.is_grad_enabled()
         with self.store.open(g, reference.ref_index, reference.placeholder_index, reference.eot_index,
-                             scale=scale, regularize=regularize, truncate=self.fast_path):
+                             scale=scale, regularize=regularize, truncate=self.fast_path, keep_open=recompute):
             out = self.unet(sample, timesteps, encoder_hidden_states=context, return_dict=False)[0]
         return out[:g]
 
     # ---------------------------------------------------------------- training
     def forward(self, inputs, data_samples=None, mode: str = 'loss'):
         if mode == 'loss':
-            return self.loss(inputs, data_samples)
+            with self.autocast():
+                return self.loss(inputs, data_samples)
         raise ValueError(f'ViCo.forward supports mode="loss" only (got {mode!r}); sample with ViCo.infer().')
 
     def loss(self, inputs: dict, data_samples) -> dict:
@@ -206,6 +243,7 @@ class ViCo(BaseModel):
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
+    @_under_autocast
     def infer(self, prompt, image_reference=None, height: int | None = None, width: int | None = None,
               num_inference_steps: int = 50, guidance_scale: float = 7.5, negative_prompt=None,
               num_images_per_prompt: int = 1, eta: float = 0.0, generator=None, seed: int | None = None,
@@ -242,12 +280,13 @@ class ViCo(BaseModel):
         scheduler = DDIMScheduler.from_config(self.scheduler_config)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
         shape = (p * n, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        dtype = torch.float32 if self.frozen_dtype else cond.dtype  # the sampler's state stays fp32
         if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=self.device, dtype=cond.dtype)
+            latents = randn_tensor(shape, generator=generator, device=self.device, dtype=dtype)
         elif tuple(latents.shape) != shape:
             raise ValueError(f'latents has shape {tuple(latents.shape)}; expected {shape} for {p} prompt(s) x '
                              f'{n} image(s) at {height}x{width}.')
-        latents = latents.to(self.device, cond.dtype) * scheduler.init_noise_sigma
+        latents = latents.to(self.device, dtype) * scheduler.init_noise_sigma
         reference = None
         if use_reference:
             reference = self._reference_stream(image_reference, height, width, halves, input_ids, n, generator)
