@@ -35,17 +35,13 @@ SD15_VAE_CONFIG = dict(
 SD15_TEXT_CONFIG = dict(
     vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
     max_position_embeddings=77, hidden_act='quick_gelu', projection_dim=768,
-    bos_token_id=0, eos_token_id=2, pad_token_id=1)
+    bos_token_id=0, eos_token_id=2, pad_token_id=1)  # SD 1.5's text_encoder config carries these legacy ids
 
 TINY_UNET_CONFIG = dict(SD15_UNET_CONFIG, sample_size=16, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32)
-TINY_VAE_CONFIG = dict(
-    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
-    block_out_channels=(8, 16, 32, 32), sample_size=128,
-    down_block_types=('DownEncoderBlock2D',) * 4, up_block_types=('UpDecoderBlock2D',) * 4)
-TINY_TEXT_CONFIG = dict(
-    vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-    max_position_embeddings=77, hidden_act='quick_gelu', projection_dim=32,
-    bos_token_id=0, eos_token_id=2, pad_token_id=1)  # SD 1.5's text_encoder config carries these legacy ids
+TINY_VAE_CONFIG = dict(SD15_VAE_CONFIG, layers_per_block=1, norm_num_groups=8, block_out_channels=(8, 16, 32, 32),
+                       sample_size=128)
+TINY_TEXT_CONFIG = dict(SD15_TEXT_CONFIG, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, projection_dim=32)
 
 BPE_FILE = 'bpe_simple_vocab_16e6.txt.gz'
 BPE_PACKAGES = ('open_clip_torch', 'clip-anytorch')
