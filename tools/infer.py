@@ -12,6 +12,7 @@ from mmengine import Config, DictAction
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import register_all_modules
+from mmagic_vico.utils.config import apply_cfg_options, work_dir_of
 from mmagic_vico.utils.image import list_images, make_grid
 
 
@@ -41,11 +42,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    name = os.path.splitext(os.path.basename(args.config))[0]
-    work_dir = cfg.get('work_dir') or os.path.join('work_dirs', name)
+    cfg = apply_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    work_dir = work_dir_of(cfg, args.config)
     weights = args.weights or os.path.join(work_dir, 'vico_weights.safetensors')
     reference = args.reference
     if reference is None:
