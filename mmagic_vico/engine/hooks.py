@@ -10,7 +10,7 @@ from mmengine.model import is_model_wrapper
 
 from mmagic_vico.registry import HOOKS
 from .checkpoint import decode_message_hub, encode_message_hub
-from mmagic_vico.utils.image import list_images, make_grid
+from mmagic_vico.utils.image import make_grid
 
 
 def unwrap(model):

@@ -1,14 +1,13 @@
-"""ViCo's trained weights as safetensors: only the trainable parameters, plus what they were made for."""
+"""Trained weights as safetensors: only the trainable parameters, plus what they were made for."""
 import json
 import os
 import tempfile
 import warnings
 
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-FORMAT = 'mmagic_vico.vico/1'
+FORMAT = 'mmagic_vico/1'
 
 
 def atomic_save_safetensors(path: str, tensors: dict, metadata: dict) -> str:
@@ -26,7 +25,7 @@ def atomic_save_safetensors(path: str, tensors: dict, metadata: dict) -> str:
     return path
 
 
-def save_vico_weights(path: str, state: dict, metadata: dict) -> str:
+def save_weights_file(path: str, state: dict, metadata: dict) -> str:
     meta = {'format': FORMAT} | {k: json.dumps(v) for k, v in metadata.items()}
     return atomic_save_safetensors(path, state, meta)
 
@@ -44,24 +43,20 @@ def read_safetensors(path: str) -> tuple:
                          'Export it again from the training checkpoint.') from err
 
 
-def load_vico_weights(path: str, expected: dict, metadata: dict) -> dict:
-    """Read ViCo weights and check them against the model's trainable ``expected`` state and metadata."""
+def load_weights_file(path: str, expected: dict, metadata: dict) -> dict:
+    """Read trained weights and check them against the model's trainable ``expected`` state and metadata."""
     state, meta = read_safetensors(path)
     saved = {k: json.loads(v) for k, v in meta.items() if k != 'format'}
-    if 'placeholder' in saved and saved['placeholder'] != metadata['placeholder']:
-        raise ValueError(f'{path} was trained for placeholder {saved["placeholder"]!r} but the model uses '
-                         f'{metadata["placeholder"]!r}; build the model with placeholder={saved["placeholder"]!r} '
-                         f'(--cfg-options model.placeholder={saved["placeholder"]!r}).')
-    if 'image_cross_layers' in saved and list(saved['image_cross_layers']) != list(metadata['image_cross_layers']):
-        raise ValueError(f'{path} has image attention at layers {saved["image_cross_layers"]} but the model at '
-                         f'{metadata["image_cross_layers"]}; build the model with '
-                         f'image_cross_layers={saved["image_cross_layers"]}.')
+    for key in sorted(set(saved) & set(metadata) - {'pretrained_model', 'initialize_token'}):
+        if saved[key] != json.loads(json.dumps(metadata[key])):
+            raise ValueError(f'{path} was made with {key}={saved[key]!r} but this model has {key}={metadata[key]!r}; '
+                             f'build the model with {key}={saved[key]!r} (--cfg-options model.{key}=...).')
     if 'pretrained_model' in saved and saved['pretrained_model'] != metadata['pretrained_model']:
         warnings.warn(f'{path} was trained on {saved["pretrained_model"]!r}; the model is built on '
                       f'{metadata["pretrained_model"]!r}. Samples are only faithful on the same base model.')
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ValueError(f'{path} does not match this ViCo model: missing {missing[:4]}{"..." if len(missing) > 4 else ""}, '
+        raise ValueError(f'{path} does not match this model: missing {missing[:4]}{"..." if len(missing) > 4 else ""}, '
                          f'unexpected {unexpected[:4]}{"..." if len(unexpected) > 4 else ""}. Was it trained with '
                          'another layer list or for another method?')
     for key, value in state.items():
