@@ -1,4 +1,4 @@
-"""Sample a ViCo concept: config + trained weights + prompts + a reference image -> PNGs and a grid.
+"""Sample a trained concept: config + trained weights + prompts (+ a reference image for ViCo) -> PNGs and a grid.
 
     python tools/infer.py configs/vico/vico_tiny.py --weights work_dirs/vico_tiny/vico_weights.safetensors \
         --prompt "a photo of S*" --prompt "a S* on the beach" --num-images 2 --seed 0
@@ -17,12 +17,12 @@ from mmagic_vico.utils.image import list_images, make_grid
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Sample images of a trained ViCo concept.')
+    p = argparse.ArgumentParser(description='Sample images of a trained concept (ViCo, Textual Inversion, ...).')
     p.add_argument('config', help='model config, e.g. configs/vico/vico.py')
-    p.add_argument('--weights', help='trained .safetensors (save_vico_weights); default: '
-                   'work_dirs/<config>/vico_weights.safetensors if it exists')
+    p.add_argument('--weights', help='trained .safetensors; default: work_dirs/<config>/<weights_name>.safetensors '
+                   '(vico_weights for ViCo) if it exists')
     p.add_argument('--prompt', action='append', help='a prompt with the placeholder; repeat for several')
-    p.add_argument('--reference', help='reference image of the concept; default: the first concept image')
+    p.add_argument('--reference', help='reference image (ViCo); default: the first concept image')
     p.add_argument('--negative-prompt', default=None)
     p.add_argument('--out-dir', help='default: work_dirs/<config>/samples')
     p.add_argument('--num-images', type=int, default=1, help='images per prompt')
@@ -44,25 +44,25 @@ def main(argv=None):
     register_all_modules()
     cfg = apply_cfg_options(Config.fromfile(args.config), args.cfg_options)
     work_dir = work_dir_of(cfg, args.config)
-    weights = args.weights or os.path.join(work_dir, 'vico_weights.safetensors')
-    reference = args.reference
-    if reference is None:
-        reference = list_images(os.path.join(cfg.get('data_root', 'data/vico'), cfg.get('concept_dir', '')))[0]
     prompts = args.prompt or [f'a photo of {cfg.model.placeholder}']
-
     model = MODELS.build(cfg.model).to(args.device).eval()
+    weights = args.weights or os.path.join(work_dir, f'{model.weights_name}.safetensors')
+    condition = {}
+    if model.needs_reference:
+        reference = args.reference or list_images(os.path.join(cfg.get('data_root', 'data/vico'),
+                                                               cfg.get('concept_dir', '')))[0]
+        condition = dict(image_reference=reference, image_cross_attention_scale=args.image_attention_scale)
     if os.path.exists(weights):
-        model.load_vico_weights(weights)
+        model.load_weights(weights)
         print(f'loaded trained weights {weights}')
     elif args.weights:
         sys.exit(f'--weights {args.weights} does not exist.')
     else:
         print(f'no trained weights at {weights}: sampling the untrained concept (train it first with '
               f'python tools/train.py {args.config})')
-    out = model.infer(prompts, reference, height=args.height, width=args.width, num_inference_steps=args.steps,
+    out = model.infer(prompts, height=args.height, width=args.width, num_inference_steps=args.steps,
                       guidance_scale=args.guidance, negative_prompt=args.negative_prompt,
-                      num_images_per_prompt=args.num_images, eta=args.eta, seed=args.seed,
-                      image_cross_attention_scale=args.image_attention_scale)['samples']
+                      num_images_per_prompt=args.num_images, eta=args.eta, seed=args.seed, **condition)['samples']
     out_dir = args.out_dir or os.path.join(work_dir, 'samples')
     os.makedirs(out_dir, exist_ok=True)
     for i, image in enumerate(out):

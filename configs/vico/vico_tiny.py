@@ -19,8 +19,8 @@ train_dataloader = dict(batch_size=2, dataset=dict(concept_dir=concept_dir, pipe
 train_cfg = dict(max_iters=100)
 default_hooks = dict(checkpoint=dict(interval=export_interval), logger=dict(interval=10))
 custom_hooks = [
-    dict(type='ViCoExportHook', interval=export_interval),
-    dict(type='ViCoVisualizationHook', interval=export_interval, num_images=2, num_inference_steps=20,
+    dict(type='ExportWeightsHook', interval=export_interval),
+    dict(type='SampleGridHook', interval=export_interval, num_images=2, num_inference_steps=20,
          prompts=['a photo of {}', 'a photo of {} on the beach']),
     dict(type='ResumeStateHook'),
 ]

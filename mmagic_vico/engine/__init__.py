@@ -1,7 +1,7 @@
 from .checkpoint import allow_mmengine_checkpoints
 from .optimizer import CPUAmpOptimWrapper, FrozenBaseOptimWrapperConstructor, amp_optim_wrapper
-from .hooks import ResumeStateHook, ViCoExportHook, ViCoVisualizationHook
+from .hooks import ResumeStateHook, ExportWeightsHook, SampleGridHook
 
 allow_mmengine_checkpoints()
 
-__all__ = ['CPUAmpOptimWrapper', 'FrozenBaseOptimWrapperConstructor', 'amp_optim_wrapper', 'allow_mmengine_checkpoints', 'ResumeStateHook', 'ViCoExportHook', 'ViCoVisualizationHook']
+__all__ = ['CPUAmpOptimWrapper', 'FrozenBaseOptimWrapperConstructor', 'amp_optim_wrapper', 'allow_mmengine_checkpoints', 'ResumeStateHook', 'ExportWeightsHook', 'SampleGridHook']

@@ -39,19 +39,20 @@ class EveryNAndEndHook(Hook):
 
 
 @HOOKS.register_module()
-class ViCoExportHook(EveryNAndEndHook):
+class ExportWeightsHook(EveryNAndEndHook):
     """Every ``interval`` iterations and at the end, write the trainable weights beside the checkpoints.
 
-    Files: ``vico_weights_iter_{n}.safetensors``, ``vico_weights.safetensors`` (the latest) and
-    ``learned_embeds.safetensors`` (the placeholder, for diffusers' ``load_textual_inversion``).
+    Files: ``{name}_iter_{n}.safetensors``, ``{name}.safetensors`` (the latest), where ``name`` is the
+    model's ``weights_name`` (``vico_weights`` for ViCo), and ``learned_embeds.safetensors`` (the
+    placeholder, for diffusers' ``load_textual_inversion``).
     """
 
     @master_only
     def run(self, runner, step: int):
         model = unwrap(runner.model)
-        path = os.path.join(runner.work_dir, f'vico_weights_iter_{step}.safetensors')
-        model.save_vico_weights(path)
-        latest = os.path.join(runner.work_dir, 'vico_weights.safetensors')
+        path = os.path.join(runner.work_dir, f'{model.weights_name}_iter_{step}.safetensors')
+        model.save_weights(path)
+        latest = os.path.join(runner.work_dir, f'{model.weights_name}.safetensors')
         shutil.copyfile(path, latest + '.tmp')
         os.replace(latest + '.tmp', latest)
         model.save_learned_embeds(os.path.join(runner.work_dir, 'learned_embeds.safetensors'))
@@ -59,8 +60,9 @@ class ViCoExportHook(EveryNAndEndHook):
 
 
 @HOOKS.register_module()
-class ViCoVisualizationHook(EveryNAndEndHook):
-    """Every ``interval`` iterations and at the end, sample fixed prompts with a fixed reference.
+class SampleGridHook(EveryNAndEndHook):
+    """Every ``interval`` iterations and at the end, sample fixed prompts (with a fixed reference image
+    for methods that take one: ``model.needs_reference``).
 
     The grid (rows: prompts) goes to ``work_dir/vis/iter_{n}.png`` and to the visualizer's backends.
     Sampling runs on the fp32 trainable weights themselves: nothing is cast and cast back.
@@ -79,7 +81,7 @@ class ViCoVisualizationHook(EveryNAndEndHook):
             dataset = runner.train_dataloader.dataset
             self.reference = dataset.images[0] if hasattr(dataset, 'images') else None
         if self.reference is None:
-            raise ValueError('ViCoVisualizationHook needs reference=PATH (the dataset has no image list).')
+            raise ValueError('SampleGridHook needs reference=PATH (the dataset has no image list).')
 
     @master_only
     def run(self, runner, step: int):
@@ -87,7 +89,8 @@ class ViCoVisualizationHook(EveryNAndEndHook):
         prompts = [p.format(model.placeholder) for p in self.prompts]
         was_training = model.training
         model.eval()
-        samples = model.infer(prompts, self.reference, **self.kwargs)['samples']
+        reference = dict(image_reference=self.reference) if model.needs_reference else {}
+        samples = model.infer(prompts, **reference, **self.kwargs)['samples']
         model.train(was_training)
         grid = make_grid(samples, self.kwargs['num_images_per_prompt'])
         path = os.path.join(runner.work_dir, 'vis', f'iter_{step}.png')

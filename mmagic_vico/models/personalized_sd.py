@@ -64,6 +64,10 @@ class PersonalizedStableDiffusion(BaseModel):
     trainable_markers = ('trainable_embeddings',)
     #: Shown in progress bars and errors.
     method_name = 'sampling'
+    #: Trained weights are exported as ``{weights_name}.safetensors``.
+    weights_name = 'weights'
+    #: Whether ``infer`` takes an ``image_reference``.
+    needs_reference = False
 
     def __init__(self, pretrained_model: str, placeholder: str = 'S*', initialize_token: str | None = None,
                  gradient_checkpointing: bool = False, frozen_dtype: str | None = None,

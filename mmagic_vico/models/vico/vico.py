@@ -42,6 +42,8 @@ class ViCo(PersonalizedStableDiffusion):
     """
     trainable_markers = TRAINABLE_MARKERS
     method_name = 'ViCo'
+    weights_name = 'vico_weights'
+    needs_reference = True
 
     def __init__(self, pretrained_model: str, placeholder: str = 'S*', initialize_token: str | None = None,
                  image_cross_layers=DEFAULT_IMAGE_CROSS_LAYERS, reg_loss_weight: float = 5e-4,
