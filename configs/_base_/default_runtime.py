@@ -6,13 +6,18 @@ custom_imports = dict(imports=['mmagic_vico.datasets', 'mmagic_vico.engine', 'mm
 # tokenizer/, scheduler/); switch with --cfg-options model.pretrained_model=/path/to/sd15
 pretrained_model = 'stable-diffusion-v1-5/stable-diffusion-v1-5'
 
-export_interval = 100
+# Every `interval` iterations and at the end: a checkpoint (trainable parameters + optimizer), the
+# exported weights, and a sample grid of fixed prompts ({} is the placeholder).
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=export_interval, by_epoch=False, max_keep_ckpts=3),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    export=dict(type='ExportWeightsHook', interval=100),
+    sample_grid=dict(type='SampleGridHook', interval=100, num_images=2, num_inference_steps=50,
+                     prompts=['a photo of {}', 'a photo of {} on the beach', 'a {} in the snow']),
+    resume_state=dict(type='ResumeStateHook'))
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
 randomness = dict(seed=0)

@@ -34,10 +34,3 @@ optim_wrapper = dict(
 # True: the original's embedding lr, scaled by processes x batch size x accumulation
 scale_embedding_lr = False
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=400)
-
-custom_hooks = [
-    dict(type='ExportWeightsHook', interval={{_base_.export_interval}}),
-    dict(type='SampleGridHook', interval={{_base_.export_interval}}, num_images=2, num_inference_steps=50,
-         prompts=['a photo of {}', 'a photo of {} on the beach', 'a {} in the snow']),
-    dict(type='ResumeStateHook'),
-]

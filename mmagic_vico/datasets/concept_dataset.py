@@ -25,6 +25,17 @@ def read_templates(path: str, placeholder: str) -> list:
     return templates
 
 
+def default_pipeline(resolution: int, flip_prob: float = 0.0) -> list:
+    if not isinstance(resolution, int) or resolution < 8 or resolution % 8:
+        raise ValueError(f'resolution={resolution!r} must be a positive multiple of 8 (512 for SD 1.5).')
+    pipeline = [dict(type='LoadConceptImage'),
+                dict(type='Resize', scale=(resolution, resolution), keep_ratio=False, interpolation='bicubic',
+                     backend='pillow')]
+    if flip_prob:
+        pipeline.append(dict(type='RandomFlip', prob=flip_prob, direction='horizontal'))
+    return pipeline + [dict(type='PackConceptImage')]
+
+
 @DATASETS.register_module()
 class ViCoConceptDataset(Dataset):
     """The 4-7 photos of one concept (paper Sec. 4; the original's personalized dataset).
@@ -38,18 +49,26 @@ class ViCoConceptDataset(Dataset):
         concept_dir: the concept's folder under ``data_root``.
         placeholder: the token standing for the concept in captions.
         templates: text file, one caption template with ``{}`` per line.
-        pipeline: mmcv transforms applied to each image dict (``img_path`` -> ``inputs``).
+        resolution: square training size (bicubic resize, as the original) of the default pipeline.
+        flip_prob: probability of a horizontal flip in the default pipeline (0: off, as the original).
+        pipeline: mmcv transforms applied to each image dict (``img_path`` -> ``inputs``); default: load
+            (EXIF, any mode -> RGB), resize to ``resolution``, optional flip, pack.
         seed: seed of the reference / template choices (offset by the process rank).
+        with_reference: False for methods that use the target image only (Textual Inversion, ...).
     """
 
     def __init__(self, data_root: str, concept_dir: str, placeholder: str,
-                 templates: str = 'data/vico/imagenet_templates_small.txt', pipeline=(), seed: int = 0):
+                 templates: str = 'data/vico/imagenet_templates_small.txt', resolution: int = 512,
+                 flip_prob: float = 0.0, pipeline=None, seed: int = 0, with_reference: bool = True):
         self.folder = os.path.join(data_root, concept_dir)
         self.placeholder = placeholder
         self.templates = read_templates(templates, placeholder)
         self.images = self._readable_images(self.folder)
+        if pipeline is None:
+            pipeline = default_pipeline(resolution, flip_prob)
         self.pipeline = Compose(list(pipeline))
         self.rng = random.Random(seed + get_rank())
+        self.with_reference = with_reference
 
     @staticmethod
     def _readable_images(folder: str) -> list:
@@ -85,7 +104,10 @@ class ViCoConceptDataset(Dataset):
         reference = self.rng.choice(others)
         caption = self.rng.choice(self.templates).format(self.placeholder)
         img = self.pipeline(dict(img_path=self.images[index]))
-        ref = self.pipeline(dict(img_path=self.images[reference]))
-        meta = dict(prompt=caption, img_path=self.images[index], ref_path=self.images[reference],
-                    img_flip=bool(img.get('flip', False)), ref_flip=bool(ref.get('flip', False)))
-        return dict(inputs=dict(img=img['inputs'], img_ref=ref['inputs']), data_samples=BaseDataElement(metainfo=meta))
+        meta = dict(prompt=caption, img_path=self.images[index], img_flip=bool(img.get('flip', False)))
+        inputs = dict(img=img['inputs'])
+        if self.with_reference:
+            ref = self.pipeline(dict(img_path=self.images[reference]))
+            meta.update(ref_path=self.images[reference], ref_flip=bool(ref.get('flip', False)))
+            inputs['img_ref'] = ref['inputs']
+        return dict(inputs=inputs, data_samples=BaseDataElement(metainfo=meta))

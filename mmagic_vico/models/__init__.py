@@ -1,4 +1,5 @@
 from .data_preprocessor import ViCoDataPreprocessor
+from .textual_inversion import TextualInversion
 from .vico.vico import ViCo
 
-__all__ = ['ViCo', 'ViCoDataPreprocessor']
+__all__ = ['TextualInversion', 'ViCo', 'ViCoDataPreprocessor']

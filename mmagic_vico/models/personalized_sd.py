@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .data_preprocessor import ViCoDataPreprocessor
 from .sd_loading import load_stable_diffusion
-from .token_embedding import add_placeholder
+from .token_embedding import add_placeholder, placeholder_tokens
 from .weights import atomic_save_safetensors, load_weights_file, save_weights_file
 
 HALF_DTYPES = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16, 'float16': torch.float16}
@@ -70,7 +70,7 @@ class PersonalizedStableDiffusion(BaseModel):
     needs_reference = False
 
     def __init__(self, pretrained_model: str, placeholder: str = 'S*', initialize_token: str | None = None,
-                 gradient_checkpointing: bool = False, frozen_dtype: str | None = None,
+                 gradient_checkpointing: bool = False, frozen_dtype: str | None = None, num_vectors: int = 1,
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type=ViCoDataPreprocessor),
                          init_cfg=init_cfg)
@@ -80,7 +80,9 @@ class PersonalizedStableDiffusion(BaseModel):
         self.tokenizer = parts['tokenizer']
         self.text_encoder, self.vae, self.unet = parts['text_encoder'], parts['vae'], parts['unet']
         self.scheduler_config = parts['scheduler_config']
-        self.placeholder_id = add_placeholder(self.tokenizer, self.text_encoder, placeholder, initialize_token)
+        self.num_vectors = num_vectors
+        self.placeholder_id = add_placeholder(self.tokenizer, self.text_encoder, placeholder, initialize_token,
+                                              num_vectors)
         self.cache_latents = True
         self.latent_cache = {}  # (path, flip, H, W) -> (posterior mean, std) of a training image
         self.build_method()
@@ -135,6 +137,9 @@ class PersonalizedStableDiffusion(BaseModel):
 
     # ---------------------------------------------------------------- text and images
     def tokenize(self, prompts: list) -> torch.Tensor:
+        if self.num_vectors > 1:  # 'S*' stands for all its vectors: 'S* S*_1 S*_2'
+            expanded = ' '.join(placeholder_tokens(self.placeholder, self.num_vectors))
+            prompts = [p.replace(self.placeholder, expanded) for p in prompts]
         return self.tokenizer(prompts, padding='max_length', max_length=self.tokenizer.model_max_length,
                               truncation=True, return_tensors='pt').input_ids.to(self.device)
 
@@ -288,8 +293,8 @@ class PersonalizedStableDiffusion(BaseModel):
         return {k: v for k, v in self.state_dict().items() if self.is_trainable_name(k)}
 
     def weights_metadata(self) -> dict:
-        return dict(placeholder=self.placeholder, initialize_token=self.initialize_token,
-                    pretrained_model=self.pretrained_model)
+        return dict(method=type(self).__name__, placeholder=self.placeholder, num_vectors=self.num_vectors,
+                    initialize_token=self.initialize_token, pretrained_model=self.pretrained_model)
 
     def save_weights(self, path: str) -> str:
         """Write the trainable parameters and their metadata to a safetensors file."""
@@ -301,7 +306,8 @@ class PersonalizedStableDiffusion(BaseModel):
         self.load_state_dict(state, strict=False)
 
     def save_learned_embeds(self, path: str) -> str:
-        """The placeholder's embedding as ``{placeholder: (768,)}`` safetensors, the format that
-        diffusers' ``load_textual_inversion`` reads."""
-        vector = self.text_encoder.get_input_embeddings().trainable_embeddings[0]
-        return atomic_save_safetensors(path, {self.placeholder: vector}, {'format': 'pt'})
+        """The placeholder's embedding as ``{placeholder: (768,)}`` (``(n, 768)`` for n vectors)
+        safetensors, the format that diffusers' ``load_textual_inversion`` reads."""
+        vectors = self.text_encoder.get_input_embeddings().trainable_embeddings
+        return atomic_save_safetensors(path, {self.placeholder: vectors[0] if len(vectors) == 1 else vectors},
+                                       {'format': 'pt'})

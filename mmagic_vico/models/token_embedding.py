@@ -25,12 +25,21 @@ def _single_token(tokenizer, text: str) -> list:
     return tokenizer(text, add_special_tokens=False).input_ids
 
 
-def add_placeholder(tokenizer, text_encoder, placeholder: str, initialize_token: str) -> int:
-    """Add ``placeholder`` to the tokenizer, its embedding initialised from ``initialize_token``.
+def placeholder_tokens(placeholder: str, num_vectors: int = 1) -> list:
+    """The tokens of a placeholder learned as ``num_vectors`` vectors: ``S*``, ``S*_1``, ... (diffusers'
+    convention for multi-vector textual inversion)."""
+    return [placeholder] + [f'{placeholder}_{i}' for i in range(1, num_vectors)]
 
-    Returns the placeholder's token id. Raises ``ValueError`` for an initialize token that is not
+
+def add_placeholder(tokenizer, text_encoder, placeholder: str, initialize_token: str, num_vectors: int = 1) -> int:
+    """Add ``placeholder`` (as ``num_vectors`` tokens) to the tokenizer, each embedding initialised from
+    ``initialize_token``.
+
+    Returns the (first) placeholder token id. Raises ``ValueError`` for an initialize token that is not
     exactly one CLIP token and for a placeholder that is already a word of the vocabulary.
     """
+    if not isinstance(num_vectors, int) or num_vectors < 1:
+        raise ValueError(f'num_vectors={num_vectors!r} must be a positive integer (1 in the paper).')
     if not isinstance(placeholder, str) or not placeholder.strip() or any(c.isspace() for c in placeholder):
         raise ValueError(f'placeholder={placeholder!r}: give one word without spaces, e.g. "S*".')
     if not isinstance(initialize_token, str) or not initialize_token.strip():
@@ -45,9 +54,10 @@ def add_placeholder(tokenizer, text_encoder, placeholder: str, initialize_token:
     if len(known) == 1 or placeholder in tokenizer.get_vocab():
         raise ValueError(f'placeholder={placeholder!r} is already a token of the vocabulary, so the learned '
                          'concept would overwrite its meaning; pick a string that is not a word, e.g. "S*" or "<sks>".')
-    if tokenizer.add_tokens(placeholder) != 1:
+    tokens = placeholder_tokens(placeholder, num_vectors)
+    if tokenizer.add_tokens(tokens) != len(tokens):
         raise ValueError(f'placeholder={placeholder!r} could not be added to the tokenizer; pick another, e.g. "S*".')
     embeddings = text_encoder.get_input_embeddings()
-    init = embeddings.weight[init_ids[0]][None]
+    init = embeddings.weight[init_ids[0]][None].repeat(num_vectors, 1)
     text_encoder.set_input_embeddings(PlaceholderEmbedding(embeddings, init))
     return tokenizer.convert_tokens_to_ids(placeholder)

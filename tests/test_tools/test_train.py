@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 from ..conftest import DREAMBENCH, REPO, TINY_CONFIG
 
 # a short schedule: few iterations, a 2-step sample grid
-SHORT = ['train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=2', 'custom_hooks.0.interval=2',
-         'custom_hooks.1.interval=4', 'custom_hooks.1.num_inference_steps=2', 'custom_hooks.1.height=64',
-         'custom_hooks.1.width=64']
+SHORT = ['train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=2', 'default_hooks.export.interval=2',
+         'default_hooks.sample_grid.interval=4', 'default_hooks.sample_grid.num_inference_steps=2',
+         'default_hooks.sample_grid.height=64', 'default_hooks.sample_grid.width=64']
 
 
 def run(args, cwd=REPO, env=None, check=True):
@@ -96,7 +96,8 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_path):
     config = tmp_path / 'dist.py'
     config.write_text(f"_base_ = ['{TINY_CONFIG}']\n"
                       "custom_imports = dict(imports=['mmagic_vico.models', 'tests.helpers.rank_weights_hook'])\n"
-                      "custom_hooks = [dict(type='EveryRankWeightsHook'), dict(type='ResumeStateHook')]\n")
+                      "default_hooks = dict(sample_grid=dict(num_inference_steps=2, height=64, width=64))\n"
+                      "custom_hooks = [dict(type='EveryRankWeightsHook')]\n")
     proc = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(tmp_path / 'out'),
                 '--cfg-options', 'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3'],
                env=dict(PORT='29533', OMP_NUM_THREADS='1'))
@@ -143,3 +144,14 @@ def test_bad_concept_folder_fails_before_training(tmp_path, tiny_path, case):
     assert str(root / 'mine') in text
     assert {'missing': 'does not exist', 'empty': 'no readable image', 'no_readable_image': 'broken.jpg'}[case] in text
     assert not (tmp_path / 'out' / 'vico_weights.safetensors').exists()
+
+
+def test_textual_inversion_trains_and_samples_through_the_same_tools(tmp_path, tiny_path):
+    config = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')
+    run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options', *SHORT])
+    weights = trainable(tmp_path / 'textual_inversion_weights.safetensors')
+    assert list(weights) == ['text_encoder.embeddings.token_embedding.trainable_embeddings']
+    assert (tmp_path / 'learned_embeds.safetensors').exists() and (tmp_path / 'vis' / 'iter_4.png').exists()
+    proc = run([sys.executable, 'tools/infer.py', config, '--prompt', 'a photo of S*', '--steps', '2', '--height', '64',
+                '--width', '64', '--cfg-options', f'work_dir={tmp_path}'])
+    assert 'loaded trained weights' in proc.stdout and (tmp_path / 'samples' / 'grid.png').exists()

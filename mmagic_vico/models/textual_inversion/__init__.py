@@ -1,0 +1,3 @@
+from .textual_inversion import TextualInversion
+
+__all__ = ['TextualInversion']
