@@ -6,6 +6,13 @@ custom_imports = dict(imports=['mmagic_vico.datasets', 'mmagic_vico.engine', 'mm
 # tokenizer/, scheduler/); switch with --cfg-options model.pretrained_model=/path/to/sd15
 pretrained_model = 'stable-diffusion-v1-5/stable-diffusion-v1-5'
 
+# AdamW on the trainable parameters only (the constructor is mmengine's, without a warning per frozen
+# tensor); each method sets its lr (and paramwise_cfg)
+optim_wrapper = dict(
+    type='OptimWrapper',
+    constructor='FrozenBaseOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-2))
+
 # Every `interval` iterations and at the end: a checkpoint (trainable parameters + optimizer), the
 # exported weights, and a sample grid of fixed prompts ({} is the placeholder).
 default_hooks = dict(

@@ -19,10 +19,7 @@ model = dict(
     frozen_dtype=None,
     data_preprocessor=dict(type='ViCoDataPreprocessor'))
 
-optim_wrapper = dict(
-    type='OptimWrapper',
-    constructor='FrozenBaseOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=1e-2))
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000)
 
 default_hooks = dict(checkpoint=dict(interval=500), export=dict(interval=500), sample_grid=dict(interval=500))

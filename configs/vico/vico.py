@@ -24,9 +24,7 @@ model = dict(
 
 # lr 5e-3 for the placeholder embedding, 5e-3 x 2e-3 = 1e-5 for the image cross-attention
 optim_wrapper = dict(
-    type='OptimWrapper',
-    constructor='FrozenBaseOptimWrapperConstructor',  # mmengine's, without a warning per frozen tensor
-    optimizer=dict(type='AdamW', lr=5e-3, betas=(0.9, 0.999), weight_decay=0.01),
+    optimizer=dict(lr=5e-3),
     paramwise_cfg=dict(custom_keys={
         'trainable_embeddings': dict(lr_mult=1.0),
         'image_cross_attention': dict(lr_mult=2e-3),

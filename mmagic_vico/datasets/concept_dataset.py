@@ -55,14 +55,20 @@ class ViCoConceptDataset(Dataset):
             (EXIF, any mode -> RGB), resize to ``resolution``, optional flip, pack.
         seed: seed of the reference / template choices (offset by the process rank).
         with_reference: False for methods that use the target image only (Textual Inversion, ...).
+        caption: a fixed caption (``{}`` is the placeholder) instead of the templates (DreamBooth's
+            "a photo of {} dog").
+        class_dir: a folder of prior-preservation images; each item then also has ``class_img``
+            (read when first needed: they are generated at the start of training).
     """
 
     def __init__(self, data_root: str, concept_dir: str, placeholder: str,
                  templates: str = 'data/vico/imagenet_templates_small.txt', resolution: int = 512,
-                 flip_prob: float = 0.0, pipeline=None, seed: int = 0, with_reference: bool = True):
+                 flip_prob: float = 0.0, pipeline=None, seed: int = 0, with_reference: bool = True,
+                 caption: str | None = None, class_dir: str | None = None):
         self.folder = os.path.join(data_root, concept_dir)
         self.placeholder = placeholder
-        self.templates = read_templates(templates, placeholder)
+        self.templates = [caption] if caption else read_templates(templates, placeholder)
+        self.class_dir, self._class_images = class_dir, None
         self.images = self._readable_images(self.folder)
         if pipeline is None:
             pipeline = default_pipeline(resolution, flip_prob)
@@ -110,4 +116,8 @@ class ViCoConceptDataset(Dataset):
             ref = self.pipeline(dict(img_path=self.images[reference]))
             meta.update(ref_path=self.images[reference], ref_flip=bool(ref.get('flip', False)))
             inputs['img_ref'] = ref['inputs']
+        if self.class_dir:
+            if self._class_images is None:
+                self._class_images = self._readable_images(self.class_dir)
+            inputs['class_img'] = self.pipeline(dict(img_path=self.rng.choice(self._class_images)))['inputs']
         return dict(inputs=inputs, data_samples=BaseDataElement(metainfo=meta))

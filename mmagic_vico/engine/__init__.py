@@ -4,4 +4,4 @@ from .hooks import ResumeStateHook, ExportWeightsHook, SampleGridHook
 
 allow_mmengine_checkpoints()
 
-__all__ = ['CPUAmpOptimWrapper', 'FrozenBaseOptimWrapperConstructor', 'amp_optim_wrapper', 'allow_mmengine_checkpoints', 'ResumeStateHook', 'ExportWeightsHook', 'SampleGridHook']
+__all__ = ['ClassImagesHook', 'CPUAmpOptimWrapper', 'FrozenBaseOptimWrapperConstructor', 'amp_optim_wrapper', 'allow_mmengine_checkpoints', 'ResumeStateHook', 'ExportWeightsHook', 'SampleGridHook']

@@ -4,10 +4,11 @@ import shutil
 
 import numpy as np
 import torch
-from mmengine.dist import master_only
+from mmengine.dist import barrier, is_main_process, master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from mmagic_vico.models.dreambooth.class_images import generate_class_images
 from mmagic_vico.registry import HOOKS
 from .checkpoint import decode_message_hub, encode_message_hub
 from mmagic_vico.utils.image import make_grid
@@ -55,7 +56,7 @@ class ExportWeightsHook(EveryNAndEndHook):
         latest = os.path.join(runner.work_dir, f'{model.weights_name}.safetensors')
         shutil.copyfile(path, latest + '.tmp')
         os.replace(latest + '.tmp', latest)
-        model.save_learned_embeds(os.path.join(runner.work_dir, 'learned_embeds.safetensors'))
+        model.export_extras(runner.work_dir)
         runner.logger.info(f'exported the trainable weights to {path} and {latest}')
 
 
@@ -98,6 +99,32 @@ class SampleGridHook(EveryNAndEndHook):
         grid.save(path)
         runner.visualizer.add_image('samples', np.asarray(grid), step=step)
         runner.logger.info(f'saved samples of {prompts} to {path}')
+
+
+@HOOKS.register_module()
+class ClassImagesHook(Hook):
+    """Before training, generate the prior-preservation class images with the still-frozen model
+    (DreamBooth): once, cached in ``class_dir``, resumed if interrupted; other ranks wait."""
+    priority = 'VERY_HIGH'
+
+    def __init__(self, class_dir: str, num_images: int = 100, batch_size: int = 4, num_inference_steps: int = 50,
+                 guidance_scale: float = 7.5, height: int | None = None, width: int | None = None, seed: int = 0):
+        if num_images < 1:
+            raise ValueError(f'ClassImagesHook num_images={num_images} must be >= 1 (DreamBooth uses 200).')
+        self.class_dir, self.num_images = class_dir, num_images
+        self.kwargs = dict(batch_size=batch_size, num_inference_steps=num_inference_steps,
+                           guidance_scale=guidance_scale, height=height, width=width, seed=seed)
+
+    def before_train(self, runner):
+        if is_main_process():
+            model = unwrap(runner.model)
+            was_training = model.training
+            model.eval()
+            made = generate_class_images(model, model.class_prompt, self.class_dir, self.num_images, **self.kwargs)
+            model.train(was_training)
+            runner.logger.info(f'class images in {self.class_dir}: {made} generated, '
+                               f'{self.num_images - made} reused')
+        barrier()
 
 
 @HOOKS.register_module()

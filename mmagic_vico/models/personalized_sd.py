@@ -8,6 +8,7 @@ conditions the UNet on more than text, :meth:`sampling_condition` and :meth:`pre
 """
 import contextlib
 import functools
+import os
 import warnings
 
 import torch
@@ -81,8 +82,10 @@ class PersonalizedStableDiffusion(BaseModel):
         self.text_encoder, self.vae, self.unet = parts['text_encoder'], parts['vae'], parts['unet']
         self.scheduler_config = parts['scheduler_config']
         self.num_vectors = num_vectors
-        self.placeholder_id = add_placeholder(self.tokenizer, self.text_encoder, placeholder, initialize_token,
-                                              num_vectors)
+        self.placeholder_id = None  # methods without a learned token (DreamBooth) pass placeholder=None
+        if placeholder is not None:
+            self.placeholder_id = add_placeholder(self.tokenizer, self.text_encoder, placeholder, initialize_token,
+                                                  num_vectors)
         self.cache_latents = True
         self.latent_cache = {}  # (path, flip, H, W) -> (posterior mean, std) of a training image
         self.build_method()
@@ -108,9 +111,8 @@ class PersonalizedStableDiffusion(BaseModel):
     def build_method(self) -> None:
         """Add the method's own modules (called after loading, before the trainable set is fixed)."""
 
-    @classmethod
-    def is_trainable_name(cls, name: str) -> bool:
-        return any(m in name for m in cls.trainable_markers)
+    def is_trainable_name(self, name: str) -> bool:
+        return any(m in name for m in self.trainable_markers)
 
     @staticmethod
     def _keep_trainable(module, state_dict, prefix, local_metadata):
@@ -137,7 +139,7 @@ class PersonalizedStableDiffusion(BaseModel):
 
     # ---------------------------------------------------------------- text and images
     def tokenize(self, prompts: list) -> torch.Tensor:
-        if self.num_vectors > 1:  # 'S*' stands for all its vectors: 'S* S*_1 S*_2'
+        if self.placeholder is not None and self.num_vectors > 1:  # 'S*' stands for all its vectors: 'S* S*_1 S*_2'
             expanded = ' '.join(placeholder_tokens(self.placeholder, self.num_vectors))
             prompts = [p.replace(self.placeholder, expanded) for p in prompts]
         return self.tokenizer(prompts, padding='max_length', max_length=self.tokenizer.model_max_length,
@@ -204,6 +206,14 @@ class PersonalizedStableDiffusion(BaseModel):
         """Extra keyword arguments of :meth:`predict_noise` for one sampling run (none by default)."""
         return {}
 
+    def infer(self, prompt, height: int | None = None, width: int | None = None, num_inference_steps: int = 50,
+              guidance_scale: float = 7.5, negative_prompt=None, num_images_per_prompt: int = 1, eta: float = 0.0,
+              generator=None, seed: int | None = None, latents: torch.Tensor | None = None,
+              show_progress: bool = True) -> dict:
+        """Sample the concept: ``{'samples': [PIL.Image, ...]}`` in prompt-major order (DDIM, guidance)."""
+        return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
+                           num_images_per_prompt, eta, generator, seed, latents, show_progress)
+
     @torch.no_grad()
     @under_autocast
     def sample(self, prompt, height=None, width=None, num_inference_steps=50, guidance_scale=7.5,
@@ -222,7 +232,8 @@ class PersonalizedStableDiffusion(BaseModel):
             generator = torch.Generator('cpu').manual_seed(seed)
         n, p = num_images_per_prompt, len(prompts)
         do_cfg = guidance_scale > 1.0
-        if not any(self.placeholder_id in ids for ids in self.tokenizer(prompts).input_ids):
+        if self.placeholder_id is not None and \
+                not any(self.placeholder_id in ids for ids in self.tokenizer(prompts).input_ids):
             warnings.warn(f'No prompt contains the placeholder {self.placeholder!r}, so the learned concept is not '
                           f'asked for. Write it into the prompt, e.g. "a photo of {self.placeholder}".')
 
@@ -304,6 +315,11 @@ class PersonalizedStableDiffusion(BaseModel):
         """Load a file of :meth:`save_weights`, checking keys, shapes and what it was made for."""
         state = load_weights_file(path, self.trainable_state_dict(), self.weights_metadata())
         self.load_state_dict(state, strict=False)
+
+    def export_extras(self, folder: str) -> None:
+        """Files for other tools, written beside the weights: the placeholder for diffusers."""
+        if self.placeholder is not None:
+            self.save_learned_embeds(os.path.join(folder, 'learned_embeds.safetensors'))
 
     def save_learned_embeds(self, path: str) -> str:
         """The placeholder's embedding as ``{placeholder: (768,)}`` (``(n, 768)`` for n vectors)

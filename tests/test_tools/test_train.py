@@ -155,3 +155,15 @@ def test_textual_inversion_trains_and_samples_through_the_same_tools(tmp_path, t
     proc = run([sys.executable, 'tools/infer.py', config, '--prompt', 'a photo of S*', '--steps', '2', '--height', '64',
                 '--width', '64', '--cfg-options', f'work_dir={tmp_path}'])
     assert 'loaded trained weights' in proc.stdout and (tmp_path / 'samples' / 'grid.png').exists()
+
+
+def test_dreambooth_trains_with_cached_class_images(tmp_path, tiny_path):
+    config = os.path.join(REPO, 'configs', 'dreambooth', 'dreambooth_tiny.py')
+    options = [*SHORT, f'class_dir={tmp_path / "class"}', f'train_dataloader.dataset.class_dir={tmp_path / "class"}',
+               f'default_hooks.class_images.class_dir={tmp_path / "class"}', 'default_hooks.class_images.num_images=2',
+               'default_hooks.class_images.num_inference_steps=2', 'train_cfg.max_iters=2']
+    first = run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'a'), '--cfg-options', *options])
+    assert '2 generated, 0 reused' in first.stdout + first.stderr
+    second = run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'b'), '--cfg-options', *options])
+    assert '0 generated, 2 reused' in second.stdout + second.stderr
+    assert (tmp_path / 'b' / 'diffusers' / 'unet' / 'config.json').exists()

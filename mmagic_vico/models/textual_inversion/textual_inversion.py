@@ -21,11 +21,3 @@ class TextualInversion(PersonalizedStableDiffusion):
         context = self.encode_text(self.tokenize(prompts_of(data_samples)))
         pred = self.predict_noise(noisy, timesteps, context)
         return dict(loss_diffusion=self.diffusion_loss(pred, latents, noise, timesteps))
-
-    def infer(self, prompt, height: int | None = None, width: int | None = None, num_inference_steps: int = 50,
-              guidance_scale: float = 7.5, negative_prompt=None, num_images_per_prompt: int = 1, eta: float = 0.0,
-              generator=None, seed: int | None = None, latents: torch.Tensor | None = None,
-              show_progress: bool = True) -> dict:
-        """Sample the concept: ``{'samples': [PIL.Image, ...]}`` in prompt-major order (DDIM, guidance)."""
-        return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
-                           num_images_per_prompt, eta, generator, seed, latents, show_progress)

@@ -1,0 +1,66 @@
+"""DreamBooth (Ruiz et al., arXiv 2208.12242): fine-tune the UNet (optionally the text encoder) on
+"a [V] [class]" photos, with a prior-preservation loss on images of the class made by the frozen
+model."""
+import os
+
+import torch
+
+from mmagic_vico.registry import MODELS
+from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
+
+
+@MODELS.register_module()
+class DreamBooth(PersonalizedStableDiffusion):
+    """Args:
+        pretrained_model: as :class:`PersonalizedStableDiffusion`.
+        class_prompt: the prompt of the prior-preservation images, e.g. ``'a photo of dog'``.
+        prior_loss_weight: weight of the prior-preservation loss (0 turns it off).
+        train_text_encoder: fine-tune the text encoder too.
+    The identifier is a rare existing word written into the captions (``sks``); no token is added.
+    """
+    method_name = 'DreamBooth'
+    weights_name = 'dreambooth_weights'
+
+    def __init__(self, pretrained_model: str, class_prompt: str = 'a photo of dog', prior_loss_weight: float = 1.0,
+                 train_text_encoder: bool = False, gradient_checkpointing: bool = False, data_preprocessor=None,
+                 init_cfg=None):
+        if prior_loss_weight < 0:
+            raise ValueError(f'prior_loss_weight={prior_loss_weight} must be >= 0 (1.0 in the paper; 0 turns it off).')
+        self.trainable_markers = ('unet.',) + (('text_encoder.',) if train_text_encoder else ())
+        self.class_prompt, self.prior_loss_weight = class_prompt, prior_loss_weight
+        self.train_text_encoder = train_text_encoder
+        super().__init__(pretrained_model, placeholder=None, gradient_checkpointing=gradient_checkpointing,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if train_text_encoder:
+            self.text_encoder.train()
+
+    def loss(self, inputs: dict, data_samples) -> dict:
+        """Diffusion loss of the instance images (``img``) plus, with ``class_img``, the weighted prior
+        loss of the class images under ``class_prompt`` (one batch through the UNet, as diffusers)."""
+        images, prompts = inputs['img'], prompts_of(data_samples)
+        prior = self.prior_loss_weight > 0 and 'class_img' in inputs
+        if prior:
+            images = torch.cat([images, inputs['class_img'].to(images)])
+            prompts = prompts + [self.class_prompt] * inputs['class_img'].shape[0]
+        with torch.no_grad():
+            latents = self.encode_images(images)
+        noise, timesteps, noisy = self.noised_latents(latents)
+        context = self.encode_text(self.tokenize(prompts))
+        pred = self.predict_noise(noisy, timesteps, context)
+        b = inputs['img'].shape[0]
+        losses = dict(loss_diffusion=self.diffusion_loss(pred[:b], latents[:b], noise[:b], timesteps[:b]))
+        if prior:
+            losses['loss_prior'] = self.prior_loss_weight * self.diffusion_loss(
+                pred[b:], latents[b:], noise[b:], timesteps[b:])
+        return losses
+
+    def export_extras(self, folder: str) -> None:
+        self.save_pretrained(os.path.join(folder, 'diffusers'))
+
+    def save_pretrained(self, folder: str) -> str:
+        """The fine-tuned UNet (and text encoder) in the diffusers layout: load them into any
+        StableDiffusionPipeline with ``UNet2DConditionModel.from_pretrained(folder, subfolder='unet')``."""
+        self.unet.save_pretrained(os.path.join(folder, 'unet'))
+        if self.train_text_encoder:
+            self.text_encoder.save_pretrained(os.path.join(folder, 'text_encoder'))
+        return folder

@@ -1,0 +1,80 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from mmengine import Config
+from mmengine.optim import OptimWrapper
+
+from mmagic_vico.models.dreambooth import generate_class_images
+from mmagic_vico.registry import MODELS
+
+from ..conftest import REPO
+
+DB_TINY = os.path.join(REPO, 'configs', 'dreambooth', 'dreambooth_tiny.py')
+
+
+@pytest.fixture
+def db_cfg(tiny_cfg, tiny_path):
+    return Config.fromfile(DB_TINY)
+
+
+def batch():
+    g = torch.Generator().manual_seed(0)
+    img = [torch.randint(0, 256, (3, 64, 64), generator=g, dtype=torch.uint8) for _ in range(2)]
+    return dict(inputs=dict(img=img, class_img=list(reversed(img))),
+                data_samples=[dict(prompt='a photo of sks toy')] * 2)
+
+
+@pytest.mark.parametrize('train_text_encoder', [False, True])
+def test_three_steps_change_exactly_the_unet_and_optionally_the_text_encoder(db_cfg, train_text_encoder):
+    db = MODELS.build(db_cfg.model | dict(train_text_encoder=train_text_encoder, gradient_checkpointing=False))
+    names = {n for n, p in db.named_parameters() if p.requires_grad}
+    parts = ('unet.', 'text_encoder.') if train_text_encoder else ('unet.',)
+    assert names == {n for n, _ in db.named_parameters() if n.startswith(parts)}
+    before = {n: p.detach().clone() for n, p in db.named_parameters()}
+    optim = OptimWrapper(torch.optim.AdamW([p for p in db.parameters() if p.requires_grad], lr=1e-3))
+    for _ in range(3):
+        log = db.train_step(batch(), optim)
+    assert set(log) == {'loss', 'loss_diffusion', 'loss_prior'}
+    changed = {n for n, p in db.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert changed and changed <= names
+    assert all(n.startswith(parts) for n in changed)
+    assert any(n.startswith('text_encoder.') for n in changed) == train_text_encoder
+
+
+def test_prior_loss_weight_zero_drops_the_prior_term(db_cfg):
+    db = MODELS.build(db_cfg.model | dict(prior_loss_weight=0.0))
+    data = db.data_preprocessor(batch(), True)
+    assert set(db.loss(data['inputs'], data['data_samples'])) == {'loss_diffusion'}
+
+
+def test_class_images_are_generated_once_and_resumed(db_cfg, tmp_path):
+    db = MODELS.build(db_cfg.model)
+    kw = dict(num_inference_steps=2, height=64, width=64, batch_size=2)
+    folder = str(tmp_path / 'class')
+    assert generate_class_images(db, 'a photo of toy', folder, 3, **kw) == 3
+    first = open(os.path.join(folder, 'class_00001.png'), 'rb').read()
+    assert generate_class_images(db, 'a photo of toy', folder, 3, **kw) == 0  # cached
+    os.remove(os.path.join(folder, 'class_00001.png'))  # as if interrupted there
+    assert generate_class_images(db, 'a photo of toy', folder, 3, **kw) == 1
+    assert open(os.path.join(folder, 'class_00001.png'), 'rb').read() == first  # seeded per image
+    assert sorted(os.listdir(folder)) == ['class_00000.png', 'class_00001.png', 'class_00002.png']
+
+
+def test_exported_unet_loads_in_diffusers_and_reproduces_our_samples(db_cfg, tiny_path, tmp_path):
+    db = MODELS.build(db_cfg.model)
+    with torch.no_grad():
+        for p in db.unet.parameters():
+            p.add_(torch.randn_like(p) * 0.01)  # as if fine-tuned
+    folder = db.save_pretrained(str(tmp_path / 'diffusers'))
+    kwargs = dict(height=64, width=64, num_inference_steps=3, guidance_scale=7.5)
+    ours = db.infer('a photo of sks toy', seed=2, show_progress=False, **kwargs)['samples']
+    pipe = StableDiffusionPipeline.from_pretrained(
+        tiny_path, unet=UNet2DConditionModel.from_pretrained(folder, subfolder='unet'),
+        scheduler=DDIMScheduler.from_pretrained(tiny_path, subfolder='scheduler'),
+        safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe('a photo of sks toy', generator=torch.Generator().manual_seed(2), **kwargs).images
+    assert np.array_equal(np.asarray(ours[0]), np.asarray(theirs[0]))
