@@ -19,7 +19,8 @@ model = dict(
     gradient_checkpointing=True,
     data_preprocessor=dict(type='ViCoDataPreprocessor'))
 
-optim_wrapper = dict(optimizer=dict(lr=5e-6))
+# 'AdamW8bit' saves memory on a GPU with bitsandbytes (falls back to AdamW with a warning without it)
+optim_wrapper = dict(optimizer=dict(type='AdamW8bit', lr=5e-6))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=400)
 
 default_hooks = dict(

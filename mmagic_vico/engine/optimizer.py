@@ -1,4 +1,5 @@
 import logging
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -20,10 +21,33 @@ class _DropFrozenNotices(logging.Filter):
         return True
 
 
+EIGHT_BIT = {'AdamW8bit': 'AdamW', 'Adam8bit': 'Adam'}
+
+
+def bitsandbytes_available() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # ImportError, or a broken CUDA setup inside it
+        return False
+    return True
+
+
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class FrozenBaseOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """mmengine's constructor (``paramwise_cfg.custom_keys`` and all) for a model whose base is frozen:
-    one log line for the frozen parameters instead of one warning per parameter of the base."""
+    one log line for the frozen parameters instead of one warning per parameter of the base. An 8-bit
+    optimizer (``AdamW8bit``, DreamBooth's memory saver) falls back to its 32-bit form with a warning
+    where bitsandbytes is not available."""
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None):
+        optimizer = optim_wrapper_cfg.get('optimizer', {})
+        kind = optimizer.get('type') if isinstance(optimizer, dict) else None
+        if kind in EIGHT_BIT and not bitsandbytes_available():  # mmengine registers bitsandbytes' own
+            warnings.warn(f'optimizer {kind} needs bitsandbytes, which is not installed (or has no GPU '
+                          f'here): training with {EIGHT_BIT[kind]} instead (pip install bitsandbytes on a GPU '
+                          'machine for the 8-bit optimizer).')
+            optimizer['type'] = EIGHT_BIT[kind]
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
 
     def __call__(self, model):
         logger = MMLogger.get_current_instance()

@@ -1,6 +1,6 @@
 from .data_preprocessor import ViCoDataPreprocessor
-from .dreambooth import DreamBooth
+from .dreambooth import DreamBooth, DreamBoothLoRA
 from .textual_inversion import TextualInversion
 from .vico.vico import ViCo
 
-__all__ = ['DreamBooth', 'TextualInversion', 'ViCo', 'ViCoDataPreprocessor']
+__all__ = ['DreamBooth', 'DreamBoothLoRA', 'TextualInversion', 'ViCo', 'ViCoDataPreprocessor']

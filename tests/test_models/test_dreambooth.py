@@ -78,3 +78,44 @@ def test_exported_unet_loads_in_diffusers_and_reproduces_our_samples(db_cfg, tin
     pipe.set_progress_bar_config(disable=True)
     theirs = pipe('a photo of sks toy', generator=torch.Generator().manual_seed(2), **kwargs).images
     assert np.array_equal(np.asarray(ours[0]), np.asarray(theirs[0]))
+
+
+LORA_TINY = os.path.join(REPO, 'configs', 'dreambooth', 'dreambooth_lora_tiny.py')
+
+
+def test_lora_trains_only_the_adapters_and_loads_in_diffusers(tiny_cfg, tiny_path, tmp_path):
+    cfg = Config.fromfile(LORA_TINY)
+    torch.manual_seed(0)
+    lora = MODELS.build(cfg.model | dict(gradient_checkpointing=False))
+    names = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert names and all('lora_' in n for n in names)
+    before = {n: p.detach().clone() for n, p in lora.named_parameters()}
+    optim = OptimWrapper(torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-2))
+    for _ in range(3):
+        lora.train_step(batch(), optim)
+    changed = {n for n, p in lora.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert changed and changed <= names
+    path = lora.save_lora_weights(str(tmp_path))
+    assert os.path.basename(path) == 'pytorch_lora_weights.safetensors'
+    kwargs = dict(height=64, width=64, num_inference_steps=3, guidance_scale=7.5)
+    ours = lora.infer('a photo of sks toy', seed=1, show_progress=False, **kwargs)['samples']
+    pipe = StableDiffusionPipeline.from_pretrained(
+        tiny_path, scheduler=DDIMScheduler.from_pretrained(tiny_path, subfolder='scheduler'),
+        safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    plain = pipe('a photo of sks toy', generator=torch.Generator().manual_seed(1), **kwargs).images
+    pipe.load_lora_weights(str(tmp_path))
+    theirs = pipe('a photo of sks toy', generator=torch.Generator().manual_seed(1), **kwargs).images
+    assert np.abs(np.asarray(ours[0], dtype=int) - np.asarray(theirs[0], dtype=int)).max() <= 1
+    assert np.abs(np.asarray(plain[0], dtype=int) - np.asarray(theirs[0], dtype=int)).max() > 1  # LoRA acts
+
+
+def test_8bit_adam_falls_back_to_adamw_with_a_warning(db_cfg, monkeypatch):
+    from mmagic_vico.engine import optimizer
+    monkeypatch.setattr(optimizer, 'bitsandbytes_available', lambda: False)  # as on a machine without it
+    db = MODELS.build(db_cfg.model)
+    cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW8bit', lr=1e-5))
+    FrozenBaseOptimWrapperConstructor = optimizer.FrozenBaseOptimWrapperConstructor
+    with pytest.warns(UserWarning, match='bitsandbytes'):
+        wrapper = FrozenBaseOptimWrapperConstructor(cfg)(db)
+    assert type(wrapper.optimizer).__name__ == 'AdamW'

@@ -167,3 +167,6 @@ def test_dreambooth_trains_with_cached_class_images(tmp_path, tiny_path):
     second = run([sys.executable, 'tools/train.py', config, '--work-dir', str(tmp_path / 'b'), '--cfg-options', *options])
     assert '0 generated, 2 reused' in second.stdout + second.stderr
     assert (tmp_path / 'b' / 'diffusers' / 'unet' / 'config.json').exists()
+    lora = os.path.join(REPO, 'configs', 'dreambooth', 'dreambooth_lora_tiny.py')
+    run([sys.executable, 'tools/train.py', lora, '--work-dir', str(tmp_path / 'c'), '--cfg-options', *options])
+    assert (tmp_path / 'c' / 'pytorch_lora_weights.safetensors').exists()

@@ -26,7 +26,8 @@ class DreamBooth(PersonalizedStableDiffusion):
                  init_cfg=None):
         if prior_loss_weight < 0:
             raise ValueError(f'prior_loss_weight={prior_loss_weight} must be >= 0 (1.0 in the paper; 0 turns it off).')
-        self.trainable_markers = ('unet.',) + (('text_encoder.',) if train_text_encoder else ())
+        if 'trainable_markers' not in type(self).__dict__:  # subclasses (LoRA) name their own
+            self.trainable_markers = ('unet.',) + (('text_encoder.',) if train_text_encoder else ())
         self.class_prompt, self.prior_loss_weight = class_prompt, prior_loss_weight
         self.train_text_encoder = train_text_encoder
         super().__init__(pretrained_model, placeholder=None, gradient_checkpointing=gradient_checkpointing,

@@ -1,0 +1,41 @@
+"""DreamBooth in its LoRA form (Hu et al., arXiv 2106.09685, as diffusers' train_dreambooth_lora):
+only low-rank adapters on the UNet's attention projections train; the rest stays frozen."""
+import os
+
+from mmagic_vico.registry import MODELS
+from .dreambooth import DreamBooth
+
+
+@MODELS.register_module()
+class DreamBoothLoRA(DreamBooth):
+    """Args: those of :class:`DreamBooth` (without ``train_text_encoder``), plus ``rank`` of the
+    adapters and ``target_modules`` (the UNet attention projections by default)."""
+    method_name = 'DreamBooth LoRA'
+    weights_name = 'dreambooth_lora_weights'
+    trainable_markers = ('lora_',)
+
+    def __init__(self, pretrained_model: str, rank: int = 4,
+                 target_modules=('to_k', 'to_q', 'to_v', 'to_out.0'), **kwargs):
+        if not isinstance(rank, int) or rank < 1:
+            raise ValueError(f'rank={rank!r} must be a positive integer (4 in diffusers\' example).')
+        if kwargs.get('train_text_encoder'):
+            raise ValueError('DreamBoothLoRA adapts the UNet only; use DreamBooth for train_text_encoder=True.')
+        self.rank, self.target_modules = rank, list(target_modules)
+        super().__init__(pretrained_model, **kwargs)
+
+    def build_method(self) -> None:
+        from peft import LoraConfig
+        self.unet.add_adapter(LoraConfig(r=self.rank, lora_alpha=self.rank, init_lora_weights='gaussian',
+                                         target_modules=self.target_modules))
+
+    def export_extras(self, folder: str) -> None:
+        self.save_lora_weights(folder)
+
+    def save_lora_weights(self, folder: str) -> str:
+        """``pytorch_lora_weights.safetensors``, the file diffusers' ``load_lora_weights`` reads."""
+        from diffusers import StableDiffusionPipeline
+        from diffusers.utils import convert_state_dict_to_diffusers
+        from peft.utils import get_peft_model_state_dict
+        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
+        StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
+        return os.path.join(folder, 'pytorch_lora_weights.safetensors')
