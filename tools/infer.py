@@ -33,6 +33,10 @@ def parse_args(argv=None):
     p.add_argument('--width', type=int)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--image-attention-scale', type=float, default=1.0)
+    p.add_argument('--aesthetic-embedding', help='Aesthetic Gradients: file of tools/make_aesthetic_embedding.py')
+    p.add_argument('--aesthetic-steps', type=int, default=0, help='Aesthetic Gradients steps (0: off)')
+    p.add_argument('--aesthetic-lr', type=float, default=1e-4)
+    p.add_argument('--aesthetic-clip', help='CLIP folder of the embedding (default: the one it was made with)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys, e.g. '
                    'model.pretrained_model=/path/to/sd15')
@@ -57,12 +61,14 @@ def main(argv=None):
         print(f'loaded trained weights {weights}')
     elif args.weights:
         sys.exit(f'--weights {args.weights} does not exist.')
-    else:
+    elif model.trainable_markers:
         print(f'no trained weights at {weights}: sampling the untrained concept (train it first with '
               f'python tools/train.py {args.config})')
     out = model.infer(prompts, height=args.height, width=args.width, num_inference_steps=args.steps,
                       guidance_scale=args.guidance, negative_prompt=args.negative_prompt,
-                      num_images_per_prompt=args.num_images, eta=args.eta, seed=args.seed, **condition)['samples']
+                      num_images_per_prompt=args.num_images, eta=args.eta, seed=args.seed,
+                      aesthetic_embedding=args.aesthetic_embedding, aesthetic_steps=args.aesthetic_steps,
+                      aesthetic_lr=args.aesthetic_lr, aesthetic_clip=args.aesthetic_clip, **condition)['samples']
     out_dir = args.out_dir or os.path.join(work_dir, 'samples')
     os.makedirs(out_dir, exist_ok=True)
     for i, image in enumerate(out):

@@ -19,6 +19,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from mmengine.model import BaseModel
 from tqdm.auto import tqdm
 
+from .aesthetic_gradients import aesthetic_text_context, load_aesthetic_embedding
 from .data_preprocessor import ViCoDataPreprocessor
 from .sd_loading import load_stable_diffusion
 from .token_embedding import add_placeholder, placeholder_tokens
@@ -149,10 +150,12 @@ class PersonalizedStableDiffusion(BaseModel):
         return self.text_encoder(input_ids, attention_mask=None)[0]
 
     def token_positions(self, input_ids: torch.Tensor):
-        """Per row: the placeholder's column (end-of-text's where it is absent) and end-of-text's."""
-        is_eot = input_ids == self.tokenizer.eos_token_id
+        """Per row: the placeholder's column (end-of-text's where it is absent) and end-of-text's
+        (by equality with the tokenizer's eos id: added tokens have larger ids, so argmax is wrong)."""
+        eot = (input_ids == self.tokenizer.eos_token_id).int().argmax(dim=1)
+        if self.placeholder_id is None:
+            return eot, eot
         is_ph = input_ids == self.placeholder_id
-        eot = is_eot.int().argmax(dim=1)
         ph = torch.where(is_ph.any(dim=1), is_ph.int().argmax(dim=1), eot)
         return ph, eot
 
@@ -209,20 +212,26 @@ class PersonalizedStableDiffusion(BaseModel):
     def infer(self, prompt, height: int | None = None, width: int | None = None, num_inference_steps: int = 50,
               guidance_scale: float = 7.5, negative_prompt=None, num_images_per_prompt: int = 1, eta: float = 0.0,
               generator=None, seed: int | None = None, latents: torch.Tensor | None = None,
-              show_progress: bool = True) -> dict:
-        """Sample the concept: ``{'samples': [PIL.Image, ...]}`` in prompt-major order (DDIM, guidance)."""
+              show_progress: bool = True, **aesthetic) -> dict:
+        """Sample the concept: ``{'samples': [PIL.Image, ...]}`` in prompt-major order (DDIM, guidance).
+        ``aesthetic_embedding``, ``aesthetic_steps``, ``aesthetic_lr``, ``aesthetic_clip``: see :meth:`sample`."""
         return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
-                           num_images_per_prompt, eta, generator, seed, latents, show_progress)
+                           num_images_per_prompt, eta, generator, seed, latents, show_progress, **aesthetic)
 
     @torch.no_grad()
     @under_autocast
     def sample(self, prompt, height=None, width=None, num_inference_steps=50, guidance_scale=7.5,
                negative_prompt=None, num_images_per_prompt=1, eta=0.0, generator=None, seed=None,
-               latents=None, show_progress=True, **condition) -> dict:
+               latents=None, show_progress=True, aesthetic_embedding=None, aesthetic_steps: int = 0,
+               aesthetic_lr: float = 1e-4, aesthetic_clip: str | None = None, **condition) -> dict:
         """DDIM with classifier-free guidance, step for step as diffusers' StableDiffusionPipeline.
 
         Returns ``{'samples': [PIL.Image, ...]}`` in prompt-major order; ``condition`` goes to
-        :meth:`sampling_condition`.
+        :meth:`sampling_condition`. Aesthetic Gradients (the original's flags and defaults): with an
+        ``aesthetic_embedding`` (file of tools/make_aesthetic_embedding.py, or a tensor) and
+        ``aesthetic_steps`` > 0, each prompt's context comes from a copy of the text encoder tuned for
+        that many Adam steps at ``aesthetic_lr`` towards it (``aesthetic_clip``: the CLIP folder whose
+        text projection to use; default: the one the embedding was made with).
         """
         # 0. arguments
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -239,7 +248,10 @@ class PersonalizedStableDiffusion(BaseModel):
 
         # 1. text contexts (the pipeline's order: unconditional half first)
         input_ids = self.tokenize(prompts)
-        cond = self.encode_text(input_ids)
+        if aesthetic_embedding is not None and aesthetic_steps > 0:
+            cond = self.aesthetic_context(input_ids, aesthetic_embedding, aesthetic_steps, aesthetic_lr, aesthetic_clip)
+        else:
+            cond = self.encode_text(input_ids)
         halves = [self.encode_text(self.tokenize(negatives)), cond] if do_cfg else [cond]
         context = torch.cat([h.repeat_interleave(n, dim=0) for h in halves])
 
@@ -271,6 +283,22 @@ class PersonalizedStableDiffusion(BaseModel):
         images = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
         samples = self.image_processor.postprocess(images, output_type='pil', do_denormalize=[True] * len(images))
         return dict(samples=samples)
+
+    def aesthetic_context(self, input_ids, embedding, steps: int, lr: float, clip: str | None) -> torch.Tensor:
+        """The conditional context under Aesthetic Gradients (the model's own weights stay untouched)."""
+        target, made_with = load_aesthetic_embedding(embedding)
+        clip = clip or made_with
+        if clip is None:
+            raise ValueError('aesthetic_clip is required with a tensor aesthetic_embedding: the CLIP folder whose '
+                             'text projection maps the text encoder into the image embedding space.')
+        if getattr(self, '_text_projection', (None,))[0] != clip:
+            from transformers import CLIPModel
+            projection = CLIPModel.from_pretrained(clip).text_projection.to(self.device).float().requires_grad_(False)
+            self._text_projection = (clip, projection)
+        _, eot = self.token_positions(input_ids)
+        context = aesthetic_text_context(self.text_encoder, self._text_projection[1], input_ids, eot,
+                                         target.to(self.device), steps, lr)
+        return context.to(self.text_encoder.dtype)
 
     def _check_infer_args(self, prompts, height, width, steps, num_images):
         if not prompts or not all(isinstance(p, str) for p in prompts):

@@ -133,3 +133,34 @@ def ensure_tiny_sd(path: str) -> None:
     if os.path.basename(os.path.normpath(path)) == TINY_SD_DIRNAME and not os.path.exists(path):
         print(f'Building the embedded tiny Stable Diffusion at {path} (once) ...', flush=True)
         build_tiny_sd(path)
+
+
+TINY_CLIP_VISION_CONFIG = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                               image_size=32, patch_size=8, projection_dim=32)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def build_tiny_clip(folder: str, sd_folder: str, seed: int = 0) -> str:
+    """A tiny CLIPModel (transformers layout, random vision tower and projections) whose text tower is
+    the tiny SD's text encoder, as CLIP ViT-L/14's is SD 1.5's: the stand-in for Aesthetic Gradients'
+    CLIP, offline."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextModel
+
+    text = CLIPTextModel.from_pretrained(os.path.join(sd_folder, 'text_encoder'))
+    config = CLIPConfig(text_config=text.config.to_dict(), vision_config=TINY_CLIP_VISION_CONFIG,
+                        projection_dim=TINY_CLIP_VISION_CONFIG['projection_dim'])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        clip = CLIPModel(config)
+    clip.text_model.load_state_dict(text.state_dict())
+    staging = tempfile.mkdtemp(prefix='.tiny_clip-', dir=os.path.dirname(os.path.abspath(folder)) or '.')
+    try:
+        clip.save_pretrained(staging)
+        size = TINY_CLIP_VISION_CONFIG['image_size']
+        CLIPImageProcessor(size={'shortest_edge': size}, crop_size={'height': size, 'width': size},
+                           image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD)).save_pretrained(staging)
+        os.rename(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

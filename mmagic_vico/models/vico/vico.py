@@ -108,18 +108,19 @@ class ViCo(PersonalizedStableDiffusion):
               num_inference_steps: int = 50, guidance_scale: float = 7.5, negative_prompt=None,
               num_images_per_prompt: int = 1, eta: float = 0.0, generator=None, seed: int | None = None,
               latents: torch.Tensor | None = None, image_cross_attention_scale: float = 1.0,
-              show_progress: bool = True) -> dict:
+              show_progress: bool = True, **aesthetic) -> dict:
         """Sample images of the concept (DDIM, classifier-free guidance; paper Sec. 3, spec Sec. 6).
 
         Returns ``{'samples': [PIL.Image, ...]}`` in prompt-major order. With
         ``image_cross_attention_scale=0`` the result equals diffusers' ``StableDiffusionPipeline``.
+        ``aesthetic_*``: Aesthetic Gradients on top (see ``PersonalizedStableDiffusion.sample``).
         """
         if image_cross_attention_scale != 0 and image_reference is None:
             raise ValueError('image_reference is required: give a PIL image or path of the concept '
                              '(or image_cross_attention_scale=0 to sample without it).')
         return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
                            num_images_per_prompt, eta, generator, seed, latents, show_progress,
-                           image_reference=image_reference, scale=image_cross_attention_scale)
+                           image_reference=image_reference, scale=image_cross_attention_scale, **aesthetic)
 
     def sampling_condition(self, halves, input_ids, n, generator, height, width, image_reference=None,
                            scale=1.0) -> dict:
