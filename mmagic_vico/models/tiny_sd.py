@@ -160,7 +160,26 @@ def build_tiny_clip(folder: str, sd_folder: str, seed: int = 0) -> str:
         size = TINY_CLIP_VISION_CONFIG['image_size']
         CLIPImageProcessor(size={'shortest_edge': size}, crop_size={'height': size, 'width': size},
                            image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD)).save_pretrained(staging)
+        write_clip_tokenizer_files(staging)  # CLIP's own tokenizer, as a CLIP model folder carries it
         os.rename(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+TINY_DINO_CONFIG = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        image_size=32, patch_size=8)
+
+
+def build_tiny_dino(folder: str, seed: int = 0) -> str:
+    """A tiny ViT of DINO ViT-S/16's family (transformers ``ViTModel`` layout, random weights, ImageNet
+    normalisation), the offline stand-in of DreamBench's DINO backbone."""
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ViTModel(ViTConfig(**TINY_DINO_CONFIG), add_pooling_layer=False)
+    size = TINY_DINO_CONFIG['image_size']
+    model.save_pretrained(folder)
+    ViTImageProcessor(size={'height': size, 'width': size}, image_mean=[0.485, 0.456, 0.406],
+                      image_std=[0.229, 0.224, 0.225]).save_pretrained(folder)
     return folder

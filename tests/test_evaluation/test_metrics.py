@@ -1,0 +1,66 @@
+import os
+import random
+
+import pytest
+import torch
+from PIL import Image
+from transformers import CLIPModel, CLIPProcessor
+
+from mmagic_vico.evaluation import ImageEmbedder, TextImageScorer, mean_pairwise_cosine, read_dreambench
+from mmagic_vico.models.tiny_sd import build_tiny_clip, build_tiny_dino
+from mmagic_vico.utils.image import list_images
+
+from ..conftest import DREAMBENCH, REPO
+
+CONCEPT = os.path.join(REPO, 'data', 'vico', 'tiny_toy')
+
+
+@pytest.fixture(scope='module')
+def clip_folder(tmp_path_factory, tiny_path):
+    return build_tiny_clip(str(tmp_path_factory.mktemp('clip') / 'tiny_clip'), tiny_path)
+
+
+@pytest.fixture(scope='module')
+def dino_folder(tmp_path_factory):
+    return build_tiny_dino(str(tmp_path_factory.mktemp('dino') / 'tiny_dino'))
+
+
+def images():
+    return [Image.open(p) for p in list_images(CONCEPT)]
+
+
+@pytest.mark.parametrize('kind', ['clip', 'dino'])
+def test_image_similarity_known_answers(kind, clip_folder, dino_folder):
+    embed = ImageEmbedder(clip_folder if kind == 'clip' else dino_folder, kind)
+    real = embed(images())
+    one = real[:1]
+    assert mean_pairwise_cosine(one, one) == pytest.approx(1.0, abs=1e-6)  # an image against itself
+    shuffled = images()
+    random.Random(0).shuffle(shuffled)
+    assert mean_pairwise_cosine(embed(shuffled), real) == pytest.approx(mean_pairwise_cosine(real, real), abs=1e-6)
+    assert mean_pairwise_cosine(real[:1], real[1:2]) < 1 - 1e-4  # two different images are not identical
+    assert real.shape == (len(images()), 32)
+
+
+def test_clip_t_matches_transformers_clip_model(clip_folder):
+    prompts = ['a toy in the snow', 'a toy on the beach', 'a red toy', 'a toy with a city in the background',
+               'a cube shaped toy']
+    scores = TextImageScorer(clip_folder)(images(), prompts)
+    model, processor = CLIPModel.from_pretrained(clip_folder), CLIPProcessor.from_pretrained(clip_folder)
+    with torch.no_grad():
+        out = model(**processor(text=prompts, images=images(), return_tensors='pt', padding=True))
+    independent = out.logits_per_image.diag() / model.logit_scale.exp()  # CLIPScore / 100 without the clamp
+    torch.testing.assert_close(scores, independent, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+def test_dreambench_protocol_from_the_dataset_folder():
+    protocol = read_dreambench(DREAMBENCH)
+    assert len(protocol.object_prompts) == 25 and len(protocol.live_prompts) == 25
+    assert protocol.classes['dog7'] == 'dog' and protocol.classes['robot_toy'] == 'toy'
+    assert protocol.prompts('dog7', 'S*')[0] == 'a S* dog in the jungle'
+    assert 'a S* dog wearing a red hat' in protocol.prompts('dog7', 'S*')  # live prompts for a dog
+    assert protocol.prompts('teapot', 'S*')[-1] == 'a cube shaped S* teapot'  # object prompts
+    assert protocol.text_prompts('teapot')[0] == 'a teapot in the jungle'
+    with pytest.raises(KeyError, match='not in the protocol'):
+        protocol.prompts('unicorn', 'S*')
