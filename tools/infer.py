@@ -12,6 +12,7 @@ from mmengine import Config, DictAction
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import register_all_modules
+from mmagic_vico.utils.cli import add_sampling_args
 from mmagic_vico.utils.config import apply_cfg_options, work_dir_of
 from mmagic_vico.utils.image import list_images, make_grid
 
@@ -25,13 +26,8 @@ def parse_args(argv=None):
     p.add_argument('--reference', help='reference image (ViCo); default: the first concept image')
     p.add_argument('--negative-prompt', default=None)
     p.add_argument('--out-dir', help='default: work_dirs/<config>/samples')
-    p.add_argument('--num-images', type=int, default=1, help='images per prompt')
-    p.add_argument('--steps', type=int, default=50, help='DDIM steps')
-    p.add_argument('--guidance', type=float, default=7.5)
+    add_sampling_args(p)
     p.add_argument('--eta', type=float, default=0.0)
-    p.add_argument('--height', type=int)
-    p.add_argument('--width', type=int)
-    p.add_argument('--seed', type=int, default=0)
     p.add_argument('--image-attention-scale', type=float, default=1.0)
     p.add_argument('--aesthetic-embedding', help='Aesthetic Gradients: file of tools/make_aesthetic_embedding.py')
     p.add_argument('--aesthetic-steps', type=int, default=0, help='Aesthetic Gradients steps (0: off)')

@@ -64,3 +64,21 @@ def test_dreambench_protocol_from_the_dataset_folder():
     assert protocol.text_prompts('teapot')[0] == 'a teapot in the jungle'
     with pytest.raises(KeyError, match='not in the protocol'):
         protocol.prompts('unicorn', 'S*')
+
+
+@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_folder, tmp_path, capsys):
+    from tools.evaluate import main
+    args = [os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py'), '--dreambench',
+            DREAMBENCH, '--subjects', 'dog7', 'teapot', '--clip', clip_folder, '--dino', dino_folder,
+            '--num-images', '1', '--steps', '1', '--height', '64', '--width', '64', '--out-dir', str(tmp_path)]
+    report = main(args)
+    assert set(report['subjects']) == {'dog7', 'teapot'}
+    for scores in report['subjects'].values():
+        assert scores['images'] == 25 and -1 <= scores['CLIP-T'] <= 1 and -1 <= scores['DINO'] <= 1
+    assert len(os.listdir(tmp_path / 'dog7')) == 25
+    assert '| **overall** |' in (tmp_path / 'scores.md').read_text()
+    stamp = os.path.getmtime(tmp_path / 'dog7' / '00_00.png')
+    again = main(args)  # resumes: the images are reused, the scores the same
+    assert os.path.getmtime(tmp_path / 'dog7' / '00_00.png') == stamp
+    assert again['overall'] == pytest.approx(report['overall'])
