@@ -70,7 +70,8 @@ def main(argv=None):
     if args.dino == TINY_DINO and not os.path.isdir(TINY_DINO):
         build_tiny_dino(TINY_DINO)
     protocol = read_dreambench(args.dreambench)
-    clip_t, clip_i, dino = TextImageScorer(args.clip), ImageEmbedder(args.clip, 'clip'), ImageEmbedder(args.dino, 'dino')
+    clip_t, dino = TextImageScorer(args.clip), ImageEmbedder(args.dino, 'dino')
+    clip_i = clip_t.images  # one CLIP for both scores
     token = cfg.model.get('placeholder') or 'sks'
     results = {}
     for subject in args.subjects:
@@ -83,9 +84,10 @@ def main(argv=None):
         generated = [Image.open(p) for p in paths]
         texts = [t for t in protocol.text_prompts(subject) for _ in range(args.num_images)]
         real_images = [Image.open(p) for p in real]
+        generated_clip = clip_i(generated)  # encoded once, for CLIP-T and CLIP-I
         results[subject] = {
-            'CLIP-T': clip_t(generated, texts).mean().item(),
-            'CLIP-I': mean_pairwise_cosine(clip_i(generated), clip_i(real_images)),
+            'CLIP-T': clip_t.score(generated_clip, texts).mean().item(),
+            'CLIP-I': mean_pairwise_cosine(generated_clip, clip_i(real_images)),
             'DINO': mean_pairwise_cosine(dino(generated), dino(real_images)),
             'images': len(paths)}
         del model

@@ -47,7 +47,12 @@ class TextImageScorer:
     @torch.no_grad()
     def __call__(self, images, prompts) -> torch.Tensor:
         """Per-image scores."""
+        return self.score(self.images(images), prompts)
+
+    @torch.no_grad()
+    def score(self, image_embeddings: torch.Tensor, prompts) -> torch.Tensor:
+        """Per-image scores from CLIP image embeddings already computed (CLIP-I needs them too)."""
         tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors='pt').to(self.images.device)
         out = self.images.model.get_text_features(**tokens)
         text = getattr(out, 'pooler_output', out)
-        return (F.normalize(self.images(images).float(), dim=-1) * F.normalize(text.float(), dim=-1)).sum(-1)
+        return (F.normalize(image_embeddings.float(), dim=-1) * F.normalize(text.float(), dim=-1)).sum(-1)
