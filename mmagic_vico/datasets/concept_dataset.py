@@ -119,5 +119,7 @@ class ViCoConceptDataset(Dataset):
         if self.class_dir:
             if self._class_images is None:
                 self._class_images = self._readable_images(self.class_dir)
-            inputs['class_img'] = self.pipeline(dict(img_path=self.rng.choice(self._class_images)))['inputs']
+            cls = self.pipeline(dict(img_path=self.rng.choice(self._class_images)))
+            inputs['class_img'] = cls['inputs']
+            meta.update(class_path=cls['img_path'], class_flip=bool(cls.get('flip', False)))
         return dict(inputs=inputs, data_samples=BaseDataElement(metainfo=meta))

@@ -40,10 +40,10 @@ def under_autocast(method):
 def _cache_key(sample, kind: str, size) -> tuple | None:
     """Which training image (and augmentation) a row is, from its data sample's metainfo."""
     meta = sample if isinstance(sample, dict) else getattr(sample, 'metainfo', {})
-    path = meta.get('img_path' if kind == 'img' else 'ref_path')
+    path = meta.get(f'{kind}_path')  # kind: 'img', 'ref' or 'class'
     if path is None:
         return None
-    return path, bool(meta.get('img_flip' if kind == 'img' else 'ref_flip', False)), tuple(size)
+    return path, bool(meta.get(f'{kind}_flip', False)), tuple(size)
 
 
 def prompts_of(data_samples) -> list:

@@ -34,7 +34,7 @@ def read_safetensors(path: str) -> tuple:
     """``(tensors, metadata)`` of a safetensors file, with a clear error for a missing or broken one."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file {path!r} does not exist; give the .safetensors file written by '
-                                'training (work_dirs/<config>/vico_weights*.safetensors).')
+                                'training (work_dirs/<config>/<method>_weights*.safetensors, e.g. vico_weights.safetensors).')
     try:
         with safe_open(path, framework='pt') as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})

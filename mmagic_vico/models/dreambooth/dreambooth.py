@@ -38,13 +38,14 @@ class DreamBooth(PersonalizedStableDiffusion):
     def loss(self, inputs: dict, data_samples) -> dict:
         """Diffusion loss of the instance images (``img``) plus, with ``class_img``, the weighted prior
         loss of the class images under ``class_prompt`` (one batch through the UNet, as diffusers)."""
-        images, prompts = inputs['img'], prompts_of(data_samples)
+        prompts = prompts_of(data_samples)
         prior = self.prior_loss_weight > 0 and 'class_img' in inputs
-        if prior:
-            images = torch.cat([images, inputs['class_img'].to(images)])
-            prompts = prompts + [self.class_prompt] * inputs['class_img'].shape[0]
-        with torch.no_grad():
-            latents = self.encode_images(images)
+        with torch.no_grad():  # each instance / class image VAE-encoded once (the shared latent cache)
+            latents = self.encode_training_images(inputs['img'], data_samples, 'img')
+            if prior:
+                class_latents = self.encode_training_images(inputs['class_img'], data_samples, 'class')
+                latents = torch.cat([latents, class_latents.to(latents)])
+                prompts = prompts + [self.class_prompt] * inputs['class_img'].shape[0]
         noise, timesteps, noisy = self.noised_latents(latents)
         context = self.encode_text(self.tokenize(prompts))
         pred = self.predict_noise(noisy, timesteps, context)
