@@ -1,0 +1,127 @@
+"""The demo in a real browser: start tools/demo.py on localhost, drive it with headless Chromium
+(Debian's package, through playwright-core; no browser download), upload DreamBench photos, train a
+few steps, generate, load the weights back. A screenshot is kept in work_dirs/test_artifacts/.
+
+Chromium is a system package: `.ci/run` installs it (apt-get install chromium) and sets
+MMAGIC_VICO_BROWSER_TESTS=required, so that in CI a missing browser fails the test instead of skipping it.
+"""
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from ..conftest import DREAMBENCH, REPO
+
+CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
+ARTIFACTS = os.path.join(REPO, 'work_dirs', 'test_artifacts')
+# an offline, root-run, screenless Chromium: no sandbox, no GPU, no calls to Google's services
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                 '--disable-dev-shm-usage']
+
+
+def require_browser():
+    missing = []
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        missing.append(f'Chromium at {CHROMIUM} (apt-get install chromium chromium-driver, or set CHROMIUM=path)')
+    if importlib.util.find_spec('playwright') is None:
+        missing.append('playwright (bash tools/install.sh --tests)')
+    if missing:
+        message = 'the browser test needs ' + ' and '.join(missing)
+        if os.environ.get('MMAGIC_VICO_BROWSER_TESTS') == 'required':
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def demo_url(tmp_path, tiny_path):
+    port = free_port()
+    empty = tmp_path / 'no_examples'  # no example concept: the photos box starts empty, for the upload
+    empty.mkdir()
+    log = open(tmp_path / 'demo.log', 'w')
+    proc = subprocess.Popen([sys.executable, 'tools/demo.py', '--port', str(port), '--concepts', str(empty),
+                             '--preview-steps', '2', '--work-dir', str(tmp_path / 'runs')],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO))
+    url = f'http://127.0.0.1:{port}/'
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read(1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    log.flush()
+                    raise AssertionError(f'the demo did not start:\n{(tmp_path / "demo.log").read_text()[-3000:]}')
+                time.sleep(0.5)
+        yield url, tmp_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_upload_train_generate_and_load_in_chromium(demo_url):
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+    url, tmp_path = demo_url
+    folder = os.path.join(DREAMBENCH, 'dog7')
+    if not os.path.isdir(folder):
+        pytest.skip(f'{folder} is absent (outside the project machines)')
+    photos = sorted(os.path.join(folder, f) for f in os.listdir(folder))[:4]
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which(CHROMIUM) or CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 1600})
+            page.goto(url)
+            page.locator('#concept-photos input[type=file]').set_input_files(photos)
+            expect(page.locator('#concept-gallery img')).to_have_count(4, timeout=30000)
+            page.locator('#initialize-token textarea, #initialize-token input').first.fill('dog')
+            page.locator('#steps input').fill('4')
+            page.locator('#preview-every input').fill('2')
+            page.click('#train-button')
+            expect(page.locator('#train-status')).to_contain_text('Training finished after 4 of 4 steps',
+                                                                  timeout=180000)
+            preview = page.locator('#preview img')
+            expect(preview).to_have_count(1)
+            assert preview.evaluate('img => img.complete && img.naturalWidth') == 128  # one preview image of the tiny model
+            weights = sorted((tmp_path / 'runs').glob('run_*/work/vico_weights.safetensors'))
+            assert len(weights) == 1
+            link = page.locator('#weights-out a').first.get_attribute('href')  # the download offered
+            assert link.endswith('vico_weights.safetensors')
+            assert urllib.request.urlopen(urllib.parse.urljoin(url, link)).read() == weights[0].read_bytes()
+
+            page.locator('#sample-steps input').fill('2')
+            page.click('#generate-button')
+            images = page.locator('#gallery img')
+            expect(images).to_have_count(4, timeout=180000)  # 2 prompts x 2 images
+            page.wait_for_function("() => [...document.querySelectorAll('#gallery img')]"
+                                   ".every(img => img.complete && img.naturalWidth > 0)", timeout=30000)
+            assert images.first.evaluate('img => img.naturalWidth') == 128  # the tiny model's size
+            page.screenshot(path=os.path.join(ARTIFACTS, 'demo.png'), full_page=True)
+
+            # the weights written by this run, loaded back through the page
+            page.get_by_text('Or load trained weights').click()
+            page.locator('#weights-in input[type=file]').set_input_files(str(weights[0]))
+            page.click('#load-button')
+            expect(page.locator('#load-status')).to_contain_text('Loaded ViCo weights for S*', timeout=60000)
+        finally:
+            browser.close()

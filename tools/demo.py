@@ -1,0 +1,41 @@
+"""The web demo: pick or upload photos of a subject, train it with live previews, generate a gallery.
+
+    python tools/demo.py                                   # ViCo on the tiny offline SD 1.5, http://127.0.0.1:7860
+    python tools/demo.py --pretrained-model /data/sd15     # real Stable Diffusion 1.5 (configs/vico/vico.py)
+    python tools/demo.py --config configs/textual_inversion/textual_inversion_tiny.py --concepts /data/dreambench
+"""
+import argparse
+import os
+
+os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # no calls home from an offline machine
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--config', help='method config (default: configs/vico/vico_tiny.py, or configs/vico/vico.py '
+                   'with --pretrained-model)')
+    p.add_argument('--pretrained-model', help='Stable Diffusion 1.5: a local diffusers folder or a hub id')
+    p.add_argument('--concepts', nargs='+', default=['data/vico'],
+                   help='folders whose sub-folders are example concepts to pick (e.g. a DreamBench download)')
+    p.add_argument('--work-dir', default=os.path.join('work_dirs', 'demo'), help='one folder per training run here')
+    p.add_argument('--preview-steps', type=int, help='sampling steps of the live previews (default: the config\'s)')
+    p.add_argument('--host', default='127.0.0.1', help='0.0.0.0 to serve other machines')
+    p.add_argument('--port', type=int, default=7860)
+    p.add_argument('--device', help='generation device (default: cuda if available)')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmagic_vico.demo.app import THEME, build_app
+    from mmagic_vico.demo.session import DemoSession
+    config = args.config or os.path.join('configs', 'vico', 'vico.py' if args.pretrained_model else 'vico_tiny.py')
+    options = {'model.pretrained_model': args.pretrained_model} if args.pretrained_model else None
+    session = DemoSession(config, options, work_root=args.work_dir, device=args.device)
+    app = build_app(session, args.concepts, args.preview_steps)
+    app.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=THEME,
+                       allowed_paths=[os.path.abspath(c) for c in args.concepts] + [session.work_root])
+
+
+if __name__ == '__main__':
+    main()
