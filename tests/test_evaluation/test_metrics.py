@@ -82,3 +82,31 @@ def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_fo
     again = main(args)  # resumes: the images are reused, the scores the same
     assert os.path.getmtime(tmp_path / 'dog7' / '00_00.png') == stamp
     assert again['overall'] == pytest.approx(report['overall'])
+
+
+@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+def test_compare_tool_one_table_for_several_methods(clip_folder, dino_folder, tmp_path, tiny_cfg, tiny_path):
+    from mmengine import Config
+
+    from mmagic_vico.registry import MODELS
+    from tools.compare import main
+    from tools.evaluate import main as evaluate
+    config = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')
+    model = MODELS.build(Config.fromfile(config).model)
+    with torch.no_grad():  # "trained" weights: the placeholder moved far from its initialisation
+        model.text_encoder.get_input_embeddings().trainable_embeddings.mul_(-3.0)
+    for subject in ('dog7', 'teapot'):
+        model.save_weights(str(tmp_path / f'ti_{subject}.safetensors'))
+    common = ['--dreambench', DREAMBENCH, '--subjects', 'dog7', 'teapot', '--clip', clip_folder, '--dino',
+              dino_folder, '--num-images', '1', '--steps', '1', '--height', '64', '--width', '64']
+    reports = main(['--method', 'TI trained', config, str(tmp_path / 'ti_{subject}.safetensors'),
+                    '--method', 'TI untrained', config, *common, '--out-dir', str(tmp_path / 'cmp')])
+    assert list(reports) == ['TI trained', 'TI untrained']
+    table = (tmp_path / 'cmp' / 'compare.md').read_text()
+    assert table.startswith('| method | CLIP-T | CLIP-I | DINO |') and '| TI trained |' in table
+    trained, untrained = (Image.open(tmp_path / 'cmp' / name / 'dog7' / '00_00.png')
+                          for name in ('TI_trained', 'TI_untrained'))
+    assert trained.tobytes() != untrained.tobytes()  # the weights were loaded for the first method only
+    # the same method through tools/evaluate.py: the same scores
+    alone = evaluate([config, *common, '--out-dir', str(tmp_path / 'alone')])
+    assert alone['overall'] == pytest.approx(reports['TI untrained']['overall'])

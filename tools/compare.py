@@ -1,0 +1,61 @@
+"""Several methods on the same DreamBench subjects, one table: CLIP-T, CLIP-I and DINO of each.
+
+Each --method is a name, a config and (optionally) its trained weights, where '{subject}' stands for
+each subject's name. Same prompts, seeds, sampler and scorers (loaded once) for every method; images
+go to OUT/<method>/<subject>/ and are reused by a rerun.
+
+    python tools/compare.py --dreambench /data/dreambench --subjects dog7 teapot \
+        --method ViCo configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors' \
+        --method TI configs/textual_inversion/textual_inversion.py 'work_dirs/ti_{subject}/textual_inversion_weights.safetensors' \
+        --method SD configs/aesthetic_gradients/aesthetic_gradients.py \
+        --clip /models/clip-vit-base-patch32 --dino /models/dino-vits16
+"""
+import argparse
+import os
+import re
+import sys
+
+from mmengine import Config
+
+from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
+from mmagic_vico.evaluation.evaluator import scores_table
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--method', nargs='+', action='append', required=True, metavar='NAME CONFIG [WEIGHTS]',
+                   help='a method to compare; repeat for each')
+    add_protocol_args(p)
+    p.add_argument('--out-dir', default=os.path.join('work_dirs', 'compare'))
+    args = p.parse_args(argv)
+    for spec in args.method:
+        if len(spec) not in (2, 3):
+            p.error(f'--method {" ".join(spec)}: give NAME CONFIG [WEIGHTS], e.g. --method ViCo '
+                    "configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors'")
+        if not os.path.isfile(spec[1]):
+            p.error(f'--method {spec[0]}: config {spec[1]!r} does not exist.')
+    names = [spec[0] for spec in args.method]
+    if len(set(names)) < len(names):
+        p.error(f'method names {names} repeat; give each --method its own NAME.')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    evaluator = build_evaluator(args)
+    reports = {}
+    for name, config, *weights in args.method:
+        print(f'== {name}: {config}', file=sys.stderr)
+        folder = os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name))
+        report = evaluator.evaluate(Config.fromfile(config).model, args.subjects, folder,
+                                    weights[0] if weights else None, **sampling(args))
+        reports[name] = dict(config=config, weights=weights[0] if weights else None, **report)
+    table = scores_table({name: r['overall'] for name, r in reports.items()}, first='method')
+    table += f'\n\nMean over {len(args.subjects)} subject(s) ({", ".join(args.subjects)}), {args.num_images} ' \
+             f'image(s) x 25 prompts each; per subject in compare.json.'
+    write_report(dict(subjects=args.subjects, methods=reports), args.out_dir, 'compare', table)
+    return reports
+
+
+if __name__ == '__main__':
+    main()
