@@ -8,17 +8,18 @@ go to OUT/<method>/<subject>/ and are reused by a rerun.
         --method ViCo configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors' \
         --method TI configs/textual_inversion/textual_inversion.py 'work_dirs/ti_{subject}/textual_inversion_weights.safetensors' \
         --method SD configs/aesthetic_gradients/aesthetic_gradients.py \
-        --clip /models/clip-vit-base-patch32 --dino /models/dino-vits16
+        --clip /models/clip-vit-base-patch32 --dino /models/dino-vits16 --cfg-options model.pretrained_model=/data/sd15
 """
 import argparse
 import os
 import re
 import sys
 
-from mmengine import Config
+from mmengine import Config, DictAction
 
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
+from mmagic_vico.utils.config import apply_cfg_options
 
 
 def parse_args(argv=None):
@@ -27,6 +28,8 @@ def parse_args(argv=None):
                    help='a method to compare; repeat for each')
     add_protocol_args(p)
     p.add_argument('--out-dir', default=os.path.join('work_dirs', 'compare'))
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='applied to every method\'s config, e.g. model.pretrained_model=/data/sd15')
     args = p.parse_args(argv)
     for spec in args.method:
         if len(spec) not in (2, 3):
@@ -47,7 +50,8 @@ def main(argv=None):
     for name, config, *weights in args.method:
         print(f'== {name}: {config}', file=sys.stderr)
         folder = os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name))
-        report = evaluator.evaluate(Config.fromfile(config).model, args.subjects, folder,
+        cfg = apply_cfg_options(Config.fromfile(config), args.cfg_options)
+        report = evaluator.evaluate(cfg.model, args.subjects, folder,
                                     weights[0] if weights else None, **sampling(args))
         reports[name] = dict(config=config, weights=weights[0] if weights else None, **report)
     table = scores_table({name: r['overall'] for name, r in reports.items()}, first='method')
