@@ -15,11 +15,11 @@ import os
 import re
 import sys
 
-from mmengine import Config, DictAction
+from mmengine import DictAction
 
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
-from mmagic_vico.utils.config import apply_cfg_options
+from mmagic_vico.utils.config import load_config
 
 
 def parse_args(argv=None):
@@ -45,12 +45,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    configs = [load_config(config, args.cfg_options) for _, config, *_ in args.method]  # typos fail before any work
     evaluator = build_evaluator(args)
     reports = {}
-    for name, config, *weights in args.method:
+    for cfg, (name, config, *weights) in zip(configs, args.method):
         print(f'== {name}: {config}', file=sys.stderr)
         folder = os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name))
-        cfg = apply_cfg_options(Config.fromfile(config), args.cfg_options)
         report = evaluator.evaluate(cfg.model, args.subjects, folder,
                                     weights[0] if weights else None, **sampling(args))
         reports[name] = dict(config=config, weights=weights[0] if weights else None, **report)

@@ -11,11 +11,11 @@ run resumes), then scored against the subject's real photos. Writes scores.json 
 import argparse
 import os
 
-from mmengine import Config, DictAction
+from mmengine import DictAction
 
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
-from mmagic_vico.utils.config import apply_cfg_options
+from mmagic_vico.utils.config import load_config
 
 
 def parse_args(argv=None):
@@ -30,8 +30,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)  # a typo fails here, before the scorers load
     evaluator = build_evaluator(args)
-    cfg = apply_cfg_options(Config.fromfile(args.config), args.cfg_options)
     report = evaluator.evaluate(cfg.model, args.subjects, args.out_dir, args.weights, **sampling(args))
     report = dict(config=args.config, **report)
     rows = dict(report['subjects'], **{'**overall**': report['overall']})

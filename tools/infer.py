@@ -5,15 +5,14 @@
 """
 import argparse
 import os
-import sys
 
 import torch
-from mmengine import Config, DictAction
+from mmengine import DictAction
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import register_all_modules
 from mmagic_vico.utils.cli import add_sampling_args
-from mmagic_vico.utils.config import apply_cfg_options, work_dir_of
+from mmagic_vico.utils.config import load_config, work_dir_of
 from mmagic_vico.utils.image import list_images, make_grid
 
 
@@ -42,8 +41,14 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()
-    cfg = apply_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     work_dir = work_dir_of(cfg, args.config)
+    for flag, path in (('--weights', args.weights), ('--reference', args.reference)):  # before building anything
+        if path and not os.path.isfile(path):
+            raise FileNotFoundError(f'{flag} {path!r} does not exist; ' + (
+                'give the .safetensors file written by training (e.g. work_dirs/vico/vico_weights.safetensors), '
+                f'or leave --weights out to use {work_dir}/<method>_weights.safetensors.' if flag == '--weights' else
+                'give a photo of the concept, or leave --reference out to use the first concept image.'))
     prompts = args.prompt or [f'a photo of {cfg.model.placeholder}']
     model = MODELS.build(cfg.model).to(args.device).eval()
     weights = args.weights or os.path.join(work_dir, f'{model.weights_name}.safetensors')
@@ -55,8 +60,6 @@ def main(argv=None):
     if os.path.exists(weights):
         model.load_weights(weights)
         print(f'loaded trained weights {weights}')
-    elif args.weights:
-        sys.exit(f'--weights {args.weights} does not exist.')
     elif model.trainable_markers:
         print(f'no trained weights at {weights}: sampling the untrained concept (train it first with '
               f'python tools/train.py {args.config})')

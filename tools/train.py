@@ -9,12 +9,12 @@ import importlib.util
 import os
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from mmagic_vico.engine import amp_optim_wrapper
 from mmagic_vico.utils import register_all_modules
-from mmagic_vico.utils.config import apply_cfg_options, work_dir_of
+from mmagic_vico.utils.config import check_train_cfg, load_config, work_dir_of
 
 
 def parse_args(argv=None):
@@ -62,9 +62,9 @@ def add_tensorboard_if_installed(cfg) -> None:
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)  # a typo in an option fails here, before any work
     cfg.launcher = args.launcher
-    apply_cfg_options(cfg, args.cfg_options)
+    check_train_cfg(cfg)
     cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
     if args.amp:
         cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)

@@ -1,5 +1,11 @@
 """Config helpers shared by the tools."""
+import difflib
+import glob
+import inspect
+import math
 import os
+
+from mmengine import Config
 
 #: Top-level config fields that name the concept, and the nested keys that read them.
 CONCEPT_FIELDS = {
@@ -39,3 +45,126 @@ def work_dir_of(cfg, config_path: str, work_dir: str | None = None) -> str:
     if cfg.get('work_dir'):
         return cfg.work_dir
     return os.path.join('work_dirs', os.path.splitext(os.path.basename(config_path))[0])
+
+
+#: Top-level keys a config may gain from the command line although the file does not set them.
+EXTRA_TOP_LEVEL = ('work_dir', 'custom_hooks', 'model_wrapper_cfg', 'custom_imports', 'launcher', 'experiment_name',
+                   'load_from', 'resume', 'auto_scale_lr', 'param_scheduler', 'gpu_ids')
+
+
+def _suggest(key: str, known) -> str:
+    close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return f'did you mean {close[0]!r}? ' if close else ''
+
+
+def _registered(type_name):
+    """The class a config ``type`` names, in any registry of the scope (None if unknown)."""
+    if not isinstance(type_name, str):
+        return type_name if isinstance(type_name, type) else None
+    from mmengine import registry as mm
+
+    from mmagic_vico import registry as ours
+    for reg in (ours.MODELS, ours.DATASETS, ours.TRANSFORMS, ours.HOOKS, ours.OPTIM_WRAPPERS,
+                ours.OPTIM_WRAPPER_CONSTRUCTORS, ours.VISUALIZERS, ours.VISBACKENDS, ours.DATA_SAMPLERS, mm.LOOPS,
+                mm.OPTIMIZERS, mm.PARAM_SCHEDULERS, mm.LOG_PROCESSORS):
+        try:
+            found = reg.get(type_name)
+        except Exception:  # a registry that cannot import its locations
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def accepted_arguments(cls) -> set | None:
+    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` up the class hierarchy; None: any."""
+    names = set()
+    for klass in getattr(cls, '__mro__', (cls,)):
+        if klass is object or '__init__' not in vars(klass):
+            continue
+        try:
+            params = inspect.signature(klass.__init__).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names - {'self'}
+    return None  # **kwargs all the way up: anything goes
+
+
+def check_cfg_options(cfg, options: dict | None, source: str = 'the config') -> None:
+    """Refuse ``--cfg-options`` keys that would silently do nothing (a typo): a top-level key the config
+    and the runner do not know, a dotted key under a missing section, or an argument the section's
+    ``type`` does not take. The error names the option and suggests the closest known key."""
+    from mmengine.runner import Runner
+    top_level = set(cfg.keys()) | set(accepted_arguments(Runner) or ()) | set(EXTRA_TOP_LEVEL)
+    for option in options or {}:
+        parts = option.split('.')
+        node, path = cfg, []
+        for part in parts[:-1]:
+            if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, (dict, Config)) and part in node:
+                node = node[part]
+            else:
+                known = list(node.keys()) if isinstance(node, (dict, Config)) else []
+                where = '.'.join(path) or 'the top level'
+                raise ValueError(f'--cfg-options {option}: {source} has no {".".join(path + [part])!r}; '
+                                 f'{_suggest(part, known)}keys at {where}: {sorted(map(str, known))[:20]}.')
+            path.append(part)
+        key = parts[-1]
+        if not path:
+            if key not in top_level:
+                raise ValueError(f'--cfg-options {option}: {source} has no top-level key {key!r}, so it would do '
+                                 f'nothing; {_suggest(key, top_level)}check the spelling (keys: '
+                                 f'{sorted(k for k in cfg.keys() if not k.startswith("_"))}).')
+            continue
+        if not isinstance(node, dict) or key in node or key in ('type', '_scope_'):
+            continue
+        cls = _registered(options.get('.'.join(path + ['type']), node.get('type')))
+        accepted = accepted_arguments(cls) if cls is not None else None
+        if accepted is not None and key not in accepted:
+            raise ValueError(f'--cfg-options {option}: {getattr(cls, "__name__", cls)} ({".".join(path)}) takes no '
+                             f'argument {key!r}; {_suggest(key, accepted | set(node.keys()))}it takes '
+                             f'{sorted(accepted - {"runner", "dataloader"})}.')
+
+
+def load_config(path: str, options: dict | None = None):
+    """A tool's config: the file (with a clear error and a suggestion if it does not exist), its
+    ``--cfg-options`` checked (:func:`check_cfg_options`) and applied (:func:`apply_cfg_options`)."""
+    if not os.path.isfile(path):
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        configs = sorted(os.path.relpath(p) for p in glob.glob(os.path.join(repo, 'configs', '*', '*.py')))
+        close = difflib.get_close_matches(path, configs, n=3, cutoff=0.5)
+        raise FileNotFoundError(f'config file {path!r} does not exist; '
+                                f'{"did you mean " + " or ".join(close) + "? " if close else ""}'
+                                'give a config such as configs/vico/vico.py (configs/vico/vico_tiny.py: the '
+                                'offline tiny default).')
+    cfg = Config.fromfile(path)
+    check_cfg_options(cfg, options, path)
+    return apply_cfg_options(cfg, options)
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_train_cfg(cfg) -> None:
+    """The schedule and batch a training run needs, checked before anything is built or written."""
+    loop = cfg.get('train_cfg') or {}
+    if 'max_iters' in loop and not _positive_int(loop.max_iters):
+        raise ValueError(f'train_cfg.max_iters={loop.max_iters!r}: train for a positive number of iterations '
+                         '(--cfg-options train_cfg.max_iters=400).')
+    loader = cfg.get('train_dataloader') or {}
+    if 'batch_size' in loader and not _positive_int(loader.batch_size):
+        raise ValueError(f'train_dataloader.batch_size={loader.batch_size!r}: give a positive integer '
+                         '(--cfg-options train_dataloader.batch_size=1).')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr')
+    if lr is not None and (not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):
+        raise ValueError(f'optim_wrapper.optimizer.lr={lr!r}: the learning rate must be a positive number '
+                         '(the method config sets it, e.g. --cfg-options optim_wrapper.optimizer.lr=5e-3).')
+    accumulate = (cfg.get('optim_wrapper') or {}).get('accumulative_counts', 1)
+    if not _positive_int(accumulate):
+        raise ValueError(f'optim_wrapper.accumulative_counts={accumulate!r}: give a positive integer (1: no '
+                         'gradient accumulation).')
