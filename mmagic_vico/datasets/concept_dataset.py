@@ -11,6 +11,9 @@ from torch.utils.data import Dataset
 from mmagic_vico.registry import DATASETS
 from mmagic_vico.utils.image import IMAGE_EXTENSIONS, to_rgb
 
+#: Concept photos outside these side lengths (px) are used with a warning (blurry / slow).
+MIN_SIDE, MAX_SIDE = 64, 8192
+
 
 def read_templates(path: str, placeholder: str) -> list:
     if not os.path.isfile(path):
@@ -41,8 +44,10 @@ class ViCoConceptDataset(Dataset):
     """The 4-7 photos of one concept (paper Sec. 4; the original's personalized dataset).
 
     Item ``i``: image ``i`` as target, a random *other* image as reference (itself if the set has one),
-    and a caption from a random template filled with the placeholder. Unreadable files are skipped
-    with a warning; a missing folder or one with no readable image fails here, before training.
+    and a caption from a random template filled with the placeholder. Unreadable files (truncated,
+    corrupt, too large to open safely) and non-image files are skipped with a warning naming them;
+    photos under 64 px or over 8192 px on a side are used with a warning; a missing folder or one
+    with no readable image fails here, before training.
 
     Args:
         data_root: folder holding concept folders.
@@ -67,6 +72,9 @@ class ViCoConceptDataset(Dataset):
                  caption: str | None = None, class_dir: str | None = None):
         self.folder = os.path.join(data_root, concept_dir)
         self.placeholder = placeholder
+        if caption is not None and '{}' not in caption:
+            raise ValueError(f'caption={caption!r} has no "{{}}" for the placeholder {placeholder!r}, so training would '
+                             'never see it; write e.g. "a photo of {} dog".')
         self.templates = [caption] if caption else read_templates(templates, placeholder)
         self.class_dir, self._class_images = class_dir, None
         self.images = self._readable_images(self.folder)
@@ -84,22 +92,35 @@ class ViCoConceptDataset(Dataset):
         names = sorted(os.listdir(folder))
         candidates = [n for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
         others = [n for n in names if n not in candidates and not n.startswith('.')]
-        good, bad = [], []
+        good, bad, tiny, huge = [], [], [], []
         for name in candidates:
             try:
-                to_rgb(os.path.join(folder, name))
-                good.append(os.path.join(folder, name))
-            except Exception as err:  # PIL raises many types for broken files
-                bad.append(f'{name} ({type(err).__name__}: {err})')
+                width, height = to_rgb(os.path.join(folder, name)).size
+            except Exception as err:  # PIL raises many types for broken files; to_rgb says which and why
+                bad.append(str(err) if isinstance(err, ValueError) else f'{name} ({type(err).__name__}: {err})')
+                continue
+            good.append(os.path.join(folder, name))
+            if min(width, height) < MIN_SIDE:
+                tiny.append(f'{name} ({width}x{height})')
+            if max(width, height) > MAX_SIDE:
+                huge.append(f'{name} ({width}x{height})')
         if not good:
+            unreadable = '; '.join(b.rstrip('.') for b in bad[:3])
             raise FileNotFoundError(
                 f'concept folder {folder!r} has no readable image ({", ".join(IMAGE_EXTENSIONS)}); found '
-                f'{names[:10] or "nothing"}{" and unreadable " + "; ".join(bad[:3]) if bad else ""}. '
+                f'{names[:10] or "nothing"}{"; unreadable: " + unreadable if bad else ""}. '
                 'Put 4-7 photos of the concept there.')
         if bad:
-            warnings.warn(f'{folder}: skipping unreadable image(s) {"; ".join(bad)}')
+            warnings.warn(f'{folder}: skipping {len(bad)} unreadable image(s): {"; ".join(bad)}')
         if others:
-            warnings.warn(f'{folder}: ignoring non-image file(s) {others[:10]}')
+            warnings.warn(f'{folder}: ignoring non-image file(s) {others[:10]} (images: {", ".join(IMAGE_EXTENSIONS)}); '
+                          'convert photos of other formats (HEIC, AVIF, RAW) to JPEG or PNG.')
+        if tiny:
+            warnings.warn(f'{folder}: {", ".join(tiny)} smaller than {MIN_SIDE} px on a side: upscaled to the training '
+                          'resolution they will look blurry and so will the concept; use photos of at least 512 px.')
+        if huge:
+            warnings.warn(f'{folder}: {", ".join(huge)} larger than {MAX_SIDE} px on a side: used, but decoded again at '
+                          'every step, which slows training; downscale them (e.g. to 1024 px).')
         return good
 
     def __len__(self) -> int:

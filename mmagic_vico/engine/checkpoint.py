@@ -5,10 +5,22 @@ and bound methods (``getattr``, which can reach anything). Rather than switching
 loading off, :func:`encode_message_hub` stores those buffers as plain tensors when a checkpoint is
 saved and :func:`decode_message_hub` rebuilds them on resume; the numpy classes a checkpoint may still
 hold are allowed explicitly by :func:`allow_mmengine_checkpoints`.
+
+:func:`allow_mmengine_checkpoints` also makes mmengine's local checkpoint I/O safe: checkpoints are
+read by :func:`load_from_local_weights_only` (``torch.load(weights_only=True)`` with that allow-list only,
+and an error naming the file and the fix for a missing, truncated or code-carrying one), and written
+atomically by :class:`AtomicLocalBackend` (a kill while saving never leaves half a checkpoint).
 """
+import os
+import pickle
+
 import numpy as np
 import torch
+from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+
+from mmagic_vico.utils.atomic import atomic_write_bytes
 
 try:  # numpy >= 2
     from numpy._core import multiarray
@@ -24,8 +36,44 @@ def mmengine_checkpoint_globals() -> list:
     return [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, *dtypes]
 
 
+def _refusal(err: Exception) -> str:
+    """The line of torch's weights-only error that says what was refused (not its advice to switch it off)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return next((line for line in lines if 'GLOBAL' in line or 'Unsupported' in line), lines[-1] if lines else '')
+
+
+def load_from_local_weights_only(filename: str, map_location=None) -> dict:
+    """mmengine's local checkpoint loader, weights-only with an explicit allow-list and clear errors."""
+    path = os.path.expanduser(filename)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint {filename!r} does not exist; give an iter_N.pth of the work dir, or '
+                                '--resume alone to take the latest checkpoint of --work-dir.')
+    try:
+        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f'checkpoint {filename!r} holds Python objects beyond tensors and plain data, and is not '
+                         'loaded: unpickling them could run code. Only checkpoints written by tools/train.py load; '
+                         f'for weights, share the .safetensors export instead. ({_refusal(err)})') from err
+    except (RuntimeError, EOFError, OSError) as err:
+        reason = str(err).split('. ')[0]
+        raise ValueError(f'checkpoint {filename!r} is truncated or not a PyTorch checkpoint ({reason}); '
+                         'resume from an earlier iter_N.pth of the work dir (or from --resume alone, which takes '
+                         'the last complete one).') from err
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, whose ``put`` (checkpoints) writes a temporary file and renames it."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write_bytes(str(filepath), obj)
+
+
 def allow_mmengine_checkpoints() -> None:
+    """The allow-list for weights-only loading, the safe local checkpoint loader and atomic checkpoint writes."""
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_weights_only, force=True)
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
 
 
 def _plain(value):

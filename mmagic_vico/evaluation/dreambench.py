@@ -49,5 +49,8 @@ def read_dreambench(path: str) -> DreamBenchProtocol:
                 target.append(_PROMPT.match(line).group(1))
     if not protocol.classes or not protocol.object_prompts or not protocol.live_prompts:
         raise ValueError(f'{path} has {len(protocol.classes)} subjects, {len(protocol.object_prompts)} object and '
-                         f'{len(protocol.live_prompts)} live prompts: it is not in the DreamBench format.')
+                         f'{len(protocol.live_prompts)} live prompts: it is not in the DreamBench format. Give the '
+                         'dataset folder of google/dreambooth as it is (its prompts_and_classes.txt lists the subjects '
+                         "with their classes, then the object and live prompts as 'a {0} {1} ...'.format(unique_token, "
+                         'class_token) lines).')
     return protocol

@@ -74,8 +74,8 @@ class DreamBenchEvaluator:
         file) per subject and overall; images under ``out_dir/<subject>``."""
         unknown = [s for s in subjects if s not in self.protocol.classes]
         if unknown:
-            raise KeyError(f'subjects {unknown} are not in {self.root}/prompts_and_classes.txt; '
-                           f'known: {sorted(self.protocol.classes)}')
+            raise ValueError(f'--subjects {unknown} are not in {self.root}/prompts_and_classes.txt; '
+                             f'give subjects it lists: {sorted(self.protocol.classes)}')
         results = {}
         for subject in subjects:
             model = MODELS.build(model_cfg).eval()

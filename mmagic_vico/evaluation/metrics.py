@@ -4,6 +4,8 @@ CLIP-T: cosine of CLIP image and text embeddings (the unique token removed from 
 CLIP-I / DINO: mean pairwise cosine of image embeddings, generated vs real (DINO: the CLS token of
 a ViT-S/16 trained with DINO). Backbones load from local folders (transformers layout).
 """
+import os
+
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +25,11 @@ class ImageEmbedder:
         from transformers import AutoImageProcessor, AutoModel, CLIPModel
         if kind not in ('clip', 'dino'):
             raise ValueError(f'kind={kind!r}: use "clip" or "dino".')
+        if not os.path.isfile(os.path.join(folder, 'config.json')):
+            hub = 'openai/clip-vit-base-patch32' if kind == 'clip' else 'facebook/dino-vits16'
+            raise FileNotFoundError(f'{kind.upper()} folder {folder!r} (--{kind}) does not exist or has no config.json; '
+                                    'give a local model in the transformers layout, e.g. huggingface-cli download '
+                                    f'{hub} --local-dir DIR, or leave --{kind} out for the tiny offline one.')
         self.kind, self.device = kind, device
         self.model = (CLIPModel if kind == 'clip' else AutoModel).from_pretrained(folder).to(device).eval()
         self.processor = AutoImageProcessor.from_pretrained(folder)

@@ -8,6 +8,7 @@ conditions the UNet on more than text, :meth:`sampling_condition` and :meth:`pre
 """
 import contextlib
 import functools
+import math
 import os
 import warnings
 
@@ -235,16 +236,14 @@ class PersonalizedStableDiffusion(BaseModel):
         """
         # 0. arguments
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        height, width = self._check_infer_args(prompts, height, width, num_inference_steps, num_images_per_prompt)
+        height, width = self._check_infer_args(prompts, height, width, num_inference_steps, num_images_per_prompt,
+                                               guidance_scale, eta)
         negatives = self._negative_prompts(negative_prompt, len(prompts))
         if generator is None and seed is not None:
             generator = torch.Generator('cpu').manual_seed(seed)
         n, p = num_images_per_prompt, len(prompts)
         do_cfg = guidance_scale > 1.0
-        if self.placeholder_id is not None and \
-                not any(self.placeholder_id in ids for ids in self.tokenizer(prompts).input_ids):
-            warnings.warn(f'No prompt contains the placeholder {self.placeholder!r}, so the learned concept is not '
-                          f'asked for. Write it into the prompt, e.g. "a photo of {self.placeholder}".')
+        self._warn_about_prompts(prompts)
 
         # 1. text contexts (the pipeline's order: unconditional half first)
         input_ids = self.tokenize(prompts)
@@ -300,7 +299,24 @@ class PersonalizedStableDiffusion(BaseModel):
                                          target.to(self.device), steps, lr)
         return context.to(self.text_encoder.dtype)
 
-    def _check_infer_args(self, prompts, height, width, steps, num_images):
+    def _warn_about_prompts(self, prompts: list) -> None:
+        """Warn (naming them) about prompts past CLIP's 77 tokens, and when no prompt asks for the concept
+        (the placeholder is absent, or cut off by the token limit)."""
+        limit = self.tokenizer.model_max_length
+        lengths = [len(ids) for ids in self.tokenizer(prompts).input_ids]
+        long = [f'{p!r} ({n} tokens)' for p, n in zip(prompts, lengths) if n > limit]
+        if long:
+            warnings.warn(f'prompt(s) {"; ".join(long)[:500]} are longer than the {limit} tokens CLIP reads: the end is '
+                          'ignored. Shorten them, and put the placeholder early.')
+        if self.placeholder_id is None:
+            return
+        if not any(self.placeholder_id in ids for ids in self.tokenize(prompts).tolist()):
+            shown = '; '.join(repr(p) for p in prompts[:5]) + (' ...' if len(prompts) > 5 else '')
+            warnings.warn(f'No prompt contains the placeholder {self.placeholder!r} within CLIP\'s {limit} tokens '
+                          f'({shown}), so the learned concept is not asked for. Write it into the prompt, e.g. '
+                          f'"a photo of {self.placeholder}".')
+
+    def _check_infer_args(self, prompts, height, width, steps, num_images, guidance_scale=7.5, eta=0.0):
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise ValueError(f'prompt={prompts!r}: give a string or a non-empty list of strings.')
         default = self.unet.config.sample_size * self.vae_scale_factor
@@ -312,6 +328,11 @@ class PersonalizedStableDiffusion(BaseModel):
             raise ValueError(f'num_inference_steps={steps!r} must be a positive integer (50 is the default).')
         if not isinstance(num_images, int) or num_images < 1:
             raise ValueError(f'num_images_per_prompt={num_images!r} must be a positive integer.')
+        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale) or guidance_scale < 0:
+            raise ValueError(f'guidance_scale={guidance_scale!r} must be a finite number >= 0 (7.5 is the default; '
+                             '1 or less turns classifier-free guidance off).')
+        if not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
+            raise ValueError(f'eta={eta!r} must be between 0 (deterministic DDIM, the default) and 1 (DDPM-like).')
         return height, width
 
     @staticmethod

@@ -9,9 +9,7 @@ def to_rgb(image) -> Image.Image:
     """A PIL image (or a path) as upright 8-bit RGB: EXIF orientation applied; alpha composited on
     white; 16-bit and float images rescaled rather than clipped; CMYK, palette and grey converted."""
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(image) as f:
-            f.load()
-            image = f.copy() if f.mode != 'P' else f.convert('RGBA')
+        image = open_image(image)
     if not isinstance(image, Image.Image):
         raise TypeError(f'expected a PIL image or an image path, got {type(image).__name__}; '
                         'open it with PIL.Image.open(path) first.')
@@ -27,6 +25,22 @@ def to_rgb(image) -> Image.Image:
         background = Image.new('RGBA', image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     return image.convert('RGB')
+
+
+def open_image(path) -> Image.Image:
+    """Read an image file whole, with errors that name the file and say what to do."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'image {str(path)!r} does not exist; give the path of a photo (JPEG, PNG, ...).')
+    try:
+        with Image.open(path) as f:
+            f.load()
+            return f.copy() if f.mode != 'P' else f.convert('RGBA')
+    except Image.DecompressionBombError as err:
+        raise ValueError(f'image {str(path)!r} is too large to open safely ({err}); downscale it (e.g. to 2048 px '
+                         'on the long side: the model trains at 512 px).') from err
+    except (OSError, SyntaxError, ValueError) as err:  # PIL: unidentified, truncated, broken chunks
+        raise ValueError(f'image {str(path)!r} is not a readable image ({type(err).__name__}: {err}); it is '
+                         'truncated, corrupt or of an unsupported format: open and re-save it as PNG or JPEG.') from err
 
 
 def make_grid(images: list, columns: int) -> Image.Image:

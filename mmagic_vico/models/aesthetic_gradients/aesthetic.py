@@ -37,7 +37,7 @@ def load_aesthetic_embedding(embedding) -> tuple:
     """``(1, D)`` embedding and the CLIP folder it was made with, from a path or a tensor."""
     if isinstance(embedding, torch.Tensor):
         return embedding.reshape(1, -1).float(), None
-    tensors, meta = read_safetensors(embedding)
+    tensors, meta = read_safetensors(embedding, 'aesthetic embedding')
     if AESTHETIC_KEY not in tensors:
         raise ValueError(f'{embedding} holds no {AESTHETIC_KEY!r}; make one with '
                          'python tools/make_aesthetic_embedding.py FOLDER OUT --clip CLIP_FOLDER.')

@@ -4,6 +4,8 @@ import os
 
 from tqdm.auto import tqdm
 
+from mmagic_vico.utils.atomic import atomic_save_image
+
 
 def class_image_path(folder: str, index: int) -> str:
     return os.path.join(folder, f'class_{index:05d}.png')
@@ -23,7 +25,5 @@ def generate_class_images(model, prompt: str, folder: str, num_images: int, batc
         for i in missing[start:start + batch_size]:
             image = model.infer(prompt, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                 height=height, width=width, seed=seed + i, show_progress=False)['samples'][0]
-            tmp = class_image_path(folder, i) + '.tmp.png'
-            image.save(tmp)
-            os.replace(tmp, class_image_path(folder, i))
+            atomic_save_image(class_image_path(folder, i), image)
     return len(missing)

@@ -6,6 +6,7 @@ import os
 import torch
 
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils.atomic import atomic_folder
 from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
 
 
@@ -62,7 +63,8 @@ class DreamBooth(PersonalizedStableDiffusion):
     def save_pretrained(self, folder: str) -> str:
         """The fine-tuned UNet (and text encoder) in the diffusers layout: load them into any
         StableDiffusionPipeline with ``UNet2DConditionModel.from_pretrained(folder, subfolder='unet')``."""
-        self.unet.save_pretrained(os.path.join(folder, 'unet'))
-        if self.train_text_encoder:
-            self.text_encoder.save_pretrained(os.path.join(folder, 'text_encoder'))
+        with atomic_folder(folder) as tmp:  # a kill or a full disk never leaves half a model
+            self.unet.save_pretrained(os.path.join(tmp, 'unet'))
+            if self.train_text_encoder:
+                self.text_encoder.save_pretrained(os.path.join(tmp, 'text_encoder'))
         return folder

@@ -3,6 +3,7 @@ only low-rank adapters on the UNet's attention projections train; the rest stays
 import os
 
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils.atomic import atomic_write
 from .dreambooth import DreamBooth
 
 
@@ -37,5 +38,6 @@ class DreamBoothLoRA(DreamBooth):
         from diffusers.utils import convert_state_dict_to_diffusers
         from peft.utils import get_peft_model_state_dict
         layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
-        StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
-        return os.path.join(folder, 'pytorch_lora_weights.safetensors')
+        return atomic_write(os.path.join(folder, 'pytorch_lora_weights.safetensors'), lambda tmp: (
+            StableDiffusionPipeline.save_lora_weights(os.path.dirname(tmp), unet_lora_layers=layers,
+                                                      weight_name=os.path.basename(tmp), safe_serialization=True)))
