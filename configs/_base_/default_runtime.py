@@ -14,7 +14,8 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-2))
 
 # Every `interval` iterations and at the end: a checkpoint (trainable parameters + optimizer), the
-# exported weights, and a sample grid of fixed prompts ({} is the placeholder).
+# exported weights, and a sample grid of fixed prompts ({} is the placeholder). A NaN / infinite loss
+# stops training with the last good weights exported (nonfinite_loss).
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
@@ -24,7 +25,8 @@ default_hooks = dict(
     export=dict(type='ExportWeightsHook', interval=100),
     sample_grid=dict(type='SampleGridHook', interval=100, num_images=2, num_inference_steps=50,
                      prompts=['a photo of {}', 'a photo of {} on the beach', 'a {} in the snow']),
-    resume_state=dict(type='ResumeStateHook'))
+    resume_state=dict(type='ResumeStateHook'),
+    nonfinite_loss=dict(type='NonFiniteLossHook'))
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
 randomness = dict(seed=0)

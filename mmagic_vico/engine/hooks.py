@@ -1,6 +1,9 @@
-"""Training hooks: export the trainable weights, sample a grid, keep random state across resume."""
+"""Training hooks: export the trainable weights, sample a grid, stop on a non-finite loss with the last
+good weights kept, keep random state across resume."""
+import glob
+import math
 import os
-import shutil
+import re
 
 import numpy as np
 import torch
@@ -9,13 +12,27 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmagic_vico.models.dreambooth.class_images import generate_class_images
+from mmagic_vico.models.weights import non_finite, read_safetensors
 from mmagic_vico.registry import HOOKS
-from .checkpoint import decode_message_hub, encode_message_hub
+from mmagic_vico.utils.atomic import atomic_copy, atomic_save_image
 from mmagic_vico.utils.image import make_grid
+from .checkpoint import decode_message_hub, encode_message_hub
 
 
 def unwrap(model):
     return model.module if is_model_wrapper(model) else model
+
+
+def export_weights(runner, step: int) -> tuple:
+    """Write ``{name}_iter_{step}.safetensors``, copy it to ``{name}.safetensors`` (the latest) and the
+    model's extra exports into the work dir, each atomically; returns the two weights paths."""
+    model = unwrap(runner.model)
+    path = os.path.join(runner.work_dir, f'{model.weights_name}_iter_{step}.safetensors')
+    model.save_weights(path)
+    latest = os.path.join(runner.work_dir, f'{model.weights_name}.safetensors')
+    atomic_copy(path, latest)
+    model.export_extras(runner.work_dir)
+    return path, latest
 
 
 class EveryNAndEndHook(Hook):
@@ -50,13 +67,7 @@ class ExportWeightsHook(EveryNAndEndHook):
 
     @master_only
     def run(self, runner, step: int):
-        model = unwrap(runner.model)
-        path = os.path.join(runner.work_dir, f'{model.weights_name}_iter_{step}.safetensors')
-        model.save_weights(path)
-        latest = os.path.join(runner.work_dir, f'{model.weights_name}.safetensors')
-        shutil.copyfile(path, latest + '.tmp')
-        os.replace(latest + '.tmp', latest)
-        model.export_extras(runner.work_dir)
+        path, latest = export_weights(runner, step)
         runner.logger.info(f'exported the trainable weights to {path} and {latest}')
 
 
@@ -95,8 +106,7 @@ class SampleGridHook(EveryNAndEndHook):
         model.train(was_training)
         grid = make_grid(samples, self.kwargs['num_images_per_prompt'])
         path = os.path.join(runner.work_dir, 'vis', f'iter_{step}.png')
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        grid.save(path)
+        atomic_save_image(path, grid)
         runner.visualizer.add_image('samples', np.asarray(grid), step=step)
         runner.logger.info(f'saved samples of {prompts} to {path}')
 
@@ -128,6 +138,93 @@ class ClassImagesHook(Hook):
 
 
 @HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Stop training at the first NaN or infinite loss, with the last good trainable weights kept.
+
+    Before each iteration the trainable weights are copied (on the CPU) into one of two buffers, so
+    that the weights entering the previous iteration, the last whose loss was finite, are at hand. At
+    a non-finite loss in iteration ``i`` (counted from 1, as logged) they are put back into the model
+    and exported as :class:`ExportWeightsHook` does (``{name}_iter_{i-2}.safetensors`` and
+    ``{name}.safetensors``), and training stops with a ``RuntimeError`` that says where they are and
+    suggests fp32 and a lower learning rate. Runs first among the hooks of an iteration, so neither
+    the export nor the checkpoint of that iteration writes diverged weights. Models with more than
+    ``max_snapshot_numel`` trainable values (full DreamBooth) keep no copy: the error names the last
+    finite periodic export instead.
+    """
+    priority = 'VERY_HIGH'
+
+    def __init__(self, max_snapshot_numel: int = 100_000_000):
+        self.max_snapshot_numel = max_snapshot_numel
+        self.params, self.buffers, self.entering = [], [], [None, None]
+
+    def before_train(self, runner):
+        params = [p for p in unwrap(runner.model).parameters() if p.requires_grad]
+        if sum(p.numel() for p in params) <= self.max_snapshot_numel:
+            self.params = params
+            self.buffers = [[torch.empty_like(p, device='cpu') for p in params] for _ in range(2)]
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if self.params:
+            slot = runner.iter % 2
+            with torch.no_grad():
+                for buffer, param in zip(self.buffers[slot], self.params):
+                    buffer.copy_(param)
+            self.entering[slot] = runner.iter  # the weights after runner.iter iterations
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        losses = {k: float(v.detach() if isinstance(v, torch.Tensor) else v)
+                  for k, v in (outputs or {}).items() if 'loss' in k and v is not None}
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if not bad:
+            return
+        kept = self._keep_last_good(runner)
+        message = (f'Training stopped at iteration {runner.iter + 1}: the loss is not finite ({bad}). {kept} '
+                   'To go on, train in fp32 (no --amp, model.frozen_dtype=None) and with a lower learning rate '
+                   '(e.g. --cfg-options optim_wrapper.optimizer.lr=<a tenth of it>); check the concept photos too.')
+        runner.logger.error(message)
+        raise RuntimeError(message)
+
+    def _keep_last_good(self, runner) -> str:
+        good = runner.iter - 1  # weights entering the iteration before: their loss was finite
+        slot = good % 2
+        snapshot = self.buffers[slot] if self.params and good >= 1 and self.entering[slot] == good else None
+        if snapshot is not None and not non_finite(dict(enumerate(snapshot))):
+            with torch.no_grad():
+                for param, buffer in zip(self.params, snapshot):
+                    param.copy_(buffer)
+            if is_main_process():
+                path, latest = export_weights(runner, good)
+                return f'The last good trainable weights (after iteration {good}) are kept in {path} and {latest}.'
+            return f'The last good trainable weights (after iteration {good}) are kept in the work dir.'
+        model = unwrap(runner.model)
+        exports = []
+        for path in glob.glob(os.path.join(runner.work_dir, f'{model.weights_name}_iter_*.safetensors')):
+            found = re.search(r'_iter_(\d+)\.safetensors$', path)
+            if found and int(found.group(1)) <= good:
+                exports.append((int(found.group(1)), path))
+        for step, path in sorted(exports, reverse=True):
+            if not non_finite(read_safetensors(path)[0]):
+                return f'The last good export is {path} (after iteration {step}); later weights diverged.'
+        return 'No trained weights were good enough to keep (it diverged at once).'
+
+
+def check_checkpoint_matches(model, checkpoint: dict, filename: str | None = None) -> None:
+    """A checkpoint of another method, layer list or base model fails here, before its optimizer state
+    meets this model's (whose error would name neither)."""
+    state = {k.removeprefix('module.'): v for k, v in (checkpoint.get('state_dict') or {}).items()}
+    if not state or not hasattr(model, 'trainable_state_dict'):
+        return
+    expected = model.trainable_state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    shapes = [k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        raise ValueError(f'checkpoint {filename or "(the latest of the work dir)"} was written by another model: '
+                         f'missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {shapes[:3]}. Resume '
+                         'with the config (method, image_cross_layers, pretrained_model) it was trained with, or '
+                         'start afresh in a new --work-dir.')
+
+
+@HOOKS.register_module()
 class ResumeStateHook(Hook):
     """Checkpoints that resume exactly and load weights-only.
 
@@ -144,6 +241,7 @@ class ResumeStateHook(Hook):
         encode_message_hub(checkpoint)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        check_checkpoint_matches(unwrap(runner.model), checkpoint, runner.cfg.get('load_from'))
         decode_message_hub(checkpoint)
         state = checkpoint.get('random_state')
         if state is None:
