@@ -243,22 +243,22 @@ class DemoSession:
         prompts = [p.strip() for p in ([prompts] if isinstance(prompts, str) else prompts) if p and p.strip()]
         if not prompts:
             raise ValueError('No prompt: write one per line, with the placeholder, e.g. "a photo of S* on the beach".')
-        if self.model is None:
-            raise RuntimeError('No concept yet: train one, or load trained weights, before generating.')
-        placeholder = self.model.placeholder
-        missing = [p for p in prompts if placeholder and placeholder not in p]
-        if missing:
-            warnings.warn(f'{missing} do not contain the placeholder {placeholder!r}: '
-                          'they will not show the learned concept.')
-        extra = {}
-        if self.model.needs_reference:
-            reference = reference or (self.photos[0] if self.photos else None)
-            if reference is None:
-                raise ValueError(f'{self.model.method_name} needs a reference photo of the concept: '
-                                 'upload one (or the concept photos).')
-            extra['image_reference'] = reference
-        self._acquire()
+        self._acquire()  # first: while a training runs, the model is not ours to read
         try:
+            if self.model is None:
+                raise RuntimeError('No concept yet: train one, or load trained weights, before generating.')
+            placeholder = self.model.placeholder
+            missing = [p for p in prompts if placeholder and placeholder not in p]
+            if missing and len(missing) < len(prompts):  # none at all: the model's own warning says so
+                warnings.warn(f'{missing} do not contain the placeholder {placeholder!r}: '
+                              'they will not show the learned concept.')
+            extra = {}
+            if self.model.needs_reference:
+                reference = reference or (self.photos[0] if self.photos else None)
+                if reference is None:
+                    raise ValueError(f'{self.model.method_name} needs a reference photo of the concept: '
+                                     'upload one (or the concept photos).')
+                extra['image_reference'] = reference
             self.model.to(self.device)
             return self.model.infer(prompts, num_inference_steps=int(steps), guidance_scale=float(guidance),
                                     num_images_per_prompt=int(num_images), seed=int(seed), height=height,

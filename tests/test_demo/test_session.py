@@ -52,6 +52,8 @@ def test_train_reports_every_step_and_previews_then_generates(session):
 def test_stop_ends_training_early_and_still_exports(session):
     reports = session.train(photos(), 'S*', 'dog', steps=50, preview_every=100)
     first = next(reports)
+    with pytest.raises(RuntimeError, match='busy with a training'):  # one job at a time
+        session.generate('a photo of S*')
     session.stop()
     rest = list(reports)
     last = rest[-1]
@@ -92,8 +94,12 @@ def test_prompt_without_placeholder_warns(session):
     list(session.train(photos(), 'S*', 'dog', steps=1, preview_every=5))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
+        session.generate(['a photo of S*', 'a photo of a dog'], steps=1, height=64, width=64, show_progress=False)
         session.generate(['a photo of a dog'], steps=1, height=64, width=64, show_progress=False)
-    assert any("do not contain the placeholder 'S*'" in str(w.message) for w in caught)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert [m for m in messages if 'do not contain' in m] == [
+        "['a photo of a dog'] do not contain the placeholder 'S*': they will not show the learned concept."]
+    assert len([m for m in messages if m.startswith("No prompt contains the placeholder 'S*'")]) == 1  # the model's
 
 
 def test_example_concepts_lists_folders_with_images(tmp_path):
@@ -105,3 +111,15 @@ def test_example_concepts_lists_folders_with_images(tmp_path):
     assert 'empty' not in concepts and 'notes' not in concepts
     if os.path.isdir(DREAMBENCH):
         assert len(concepts['dog7']) == len([f for f in os.listdir(os.path.join(DREAMBENCH, 'dog7'))])
+
+
+def test_weights_of_another_method_are_refused(session, tmp_path):
+    from mmengine import Config
+
+    from mmagic_vico.registry import MODELS
+    config = os.path.join(os.path.dirname(os.path.dirname(TINY_CONFIG)), 'textual_inversion',
+                          'textual_inversion_tiny.py')
+    weights = MODELS.build(Config.fromfile(config).model).save_weights(str(tmp_path / 'ti.safetensors'))
+    with pytest.raises(ValueError, match=r'holds TextualInversion weights but the demo runs ViCo .*--config'):
+        session.load(weights)
+    assert session.model is None

@@ -110,3 +110,19 @@ def test_compare_tool_one_table_for_several_methods(clip_folder, dino_folder, tm
     # the same method through tools/evaluate.py: the same scores
     alone = evaluate([config, *common, '--out-dir', str(tmp_path / 'alone')])
     assert alone['overall'] == pytest.approx(reports['TI untrained']['overall'])
+
+
+@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+def test_unknown_subject_or_method_spec_fail_before_any_image(clip_folder, dino_folder, tmp_path, capsys):
+    from tools.compare import main
+    config = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')
+    common = ['--dreambench', DREAMBENCH, '--clip', clip_folder, '--dino', dino_folder, '--out-dir', str(tmp_path)]
+    with pytest.raises(ValueError, match=r"--subjects \['unicorn'\] are not in .*give subjects it lists: .*'dog7'"):
+        main(['--method', 'TI', config, '--subjects', 'unicorn', *common])
+    for bad, expected in ((['--method', 'TI'], 'give NAME CONFIG'),
+                          (['--method', 'TI', 'configs/nope.py'], "config 'configs/nope.py' does not exist"),
+                          (['--method', 'A', config, '--method', 'A', config], 'repeat')):
+        with pytest.raises(SystemExit):
+            main([*bad, '--subjects', 'dog7', *common])
+        assert expected in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing generated

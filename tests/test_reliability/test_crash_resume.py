@@ -1,0 +1,78 @@
+"""Crash safety, as a user meets it: a run killed with SIGKILL mid-training and resumed with --resume
+ends with exactly the trainable weights of an uninterrupted run (CPU, fixed seed); a run whose loss
+turns NaN stops with the last good weights exported and a message saying what to change."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from ..conftest import REPO, TINY_CONFIG
+from ..test_tools.test_train import run, trainable
+
+# 12 iterations at 64 px, a checkpoint and an export every 4, one 2-step sample grid at the end
+SCHEDULE = ['train_cfg.max_iters=12', 'train_dataloader.dataset.resolution=64', 'default_hooks.checkpoint.interval=4',
+            'default_hooks.export.interval=4', 'default_hooks.sample_grid.interval=12',
+            'default_hooks.sample_grid.num_inference_steps=2', 'default_hooks.sample_grid.height=64',
+            'default_hooks.sample_grid.width=64', 'default_hooks.logger.interval=4']
+
+
+def command(work_dir, *extra, options=SCHEDULE):
+    return [sys.executable, 'tools/train.py', TINY_CONFIG, '--work-dir', str(work_dir), *extra,
+            '--cfg-options', *options]
+
+
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, tiny_path):
+    killed = tmp_path / 'killed'
+    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO)
+    proc = subprocess.Popen(command(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (killed / 'last_checkpoint').exists():  # written right after the first checkpoint
+            assert proc.poll() is None, 'training ended before its first checkpoint'
+            assert time.time() < deadline, 'no checkpoint within 300 s'
+            time.sleep(0.02)
+        still_training = proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert still_training and proc.returncode == -signal.SIGKILL
+    assert not (killed / 'vico_weights_iter_12.safetensors').exists()  # killed mid-run, before the end
+    resumed = run(command(killed, '--resume'))  # the latest whole checkpoint of the work dir
+    assert 'resumed' in resumed.stdout + resumed.stderr
+    straight = tmp_path / 'straight'
+    run(command(straight))
+    a, b = trainable(straight / 'vico_weights.safetensors'), trainable(killed / 'vico_weights.safetensors')
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    first = trainable(straight / 'vico_weights_iter_4.safetensors')
+    assert any(not torch.equal(first[k], a[k]) for k in a)  # the resumed part really trained
+
+
+def test_nan_loss_stops_with_the_last_good_weights_kept(tmp_path, tiny_path):
+    """A learning rate far too high (3e5, no weight decay) makes the loss NaN at iteration 4 on this seed;
+    the weights after iteration 2, the last whose loss was finite, are exported and equal those of a
+    run of 2 iterations."""
+    diverging = ['optim_wrapper.optimizer.lr=3e5', 'optim_wrapper.optimizer.weight_decay=0',
+                 'default_hooks.export.interval=1', 'default_hooks.checkpoint.interval=100']
+    work = tmp_path / 'nan'
+    proc = run(command(work, options=SCHEDULE + diverging), check=False)
+    assert proc.returncode != 0
+    found = re.search(r'RuntimeError: Training stopped at iteration (\d+): the loss is not finite.*', proc.stderr)
+    assert found, proc.stderr[-3000:]
+    message, stopped = found.group(0), int(found.group(1))
+    good = stopped - 2
+    assert good >= 1, message
+    kept = work / f'vico_weights_iter_{good}.safetensors'
+    assert str(kept) in message and 'fp32' in message and 'lower learning rate' in message
+    weights, latest = trainable(kept), trainable(work / 'vico_weights.safetensors')
+    assert all(v.isfinite().all() for v in weights.values())
+    assert all(torch.equal(weights[k], latest[k]) for k in weights)  # the latest export was rolled back to it
+    assert not (work / f'vico_weights_iter_{stopped}.safetensors').exists()  # nothing of the NaN iteration
+    short = tmp_path / 'short'
+    run(command(short, options=SCHEDULE + diverging + [f'train_cfg.max_iters={good}']))
+    reference = trainable(short / 'vico_weights.safetensors')
+    assert all(torch.equal(weights[k], reference[k]) for k in reference)
