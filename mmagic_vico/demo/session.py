@@ -14,6 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import torch
 from mmengine import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -86,7 +87,7 @@ class DemoSession:
         self.config = config
         self.cfg = apply_cfg_options(Config.fromfile(config), cfg_options)
         self.work_root = os.path.abspath(work_root)
-        self.device = device or ('cuda' if _cuda() else 'cpu')
+        self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.model, self.photos, self.weights = None, [], None
         self._lock, self._stop = threading.Lock(), threading.Event()
 
@@ -269,8 +270,3 @@ class DemoSession:
     def _acquire(self) -> None:
         if not self._lock.acquire(blocking=False):
             raise RuntimeError('The demo is busy with a training or a generation; wait for it to finish.')
-
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
