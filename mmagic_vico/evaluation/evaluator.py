@@ -76,14 +76,14 @@ class DreamBenchEvaluator:
         if unknown:
             raise ValueError(f'--subjects {unknown} are not in {self.root}/prompts_and_classes.txt; '
                              f'give subjects it lists: {sorted(self.protocol.classes)}')
+        model = MODELS.build(model_cfg).eval()  # built once; each subject's weights replace every trainable tensor
         results = {}
         for subject in subjects:
-            model = MODELS.build(model_cfg).eval()
             if weights:
                 model.load_weights(weights.format(subject=subject))
             paths = self.generate(model, subject, os.path.join(out_dir, subject), num_images, seed, **sampling)
-            del model
             results[subject] = self.score(subject, paths, num_images)
+        del model
         overall = {k: sum(r[k] for r in results.values()) / len(results) for k in METRICS}
         return dict(subjects=results, overall=overall)
 

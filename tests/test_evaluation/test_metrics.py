@@ -93,9 +93,9 @@ def test_compare_tool_one_table_for_several_methods(clip_folder, dino_folder, tm
     from tools.evaluate import main as evaluate
     config = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')
     model = MODELS.build(Config.fromfile(config).model)
-    with torch.no_grad():  # "trained" weights: the placeholder moved far from its initialisation
-        model.text_encoder.get_input_embeddings().trainable_embeddings.mul_(-3.0)
-    for subject in ('dog7', 'teapot'):
+    for subject, factor in (('dog7', -3.0), ('teapot', 2.0)):  # "trained": each subject's placeholder moved
+        with torch.no_grad():
+            model.text_encoder.get_input_embeddings().trainable_embeddings.mul_(factor)
         model.save_weights(str(tmp_path / f'ti_{subject}.safetensors'))
     common = ['--dreambench', DREAMBENCH, '--subjects', 'dog7', 'teapot', '--clip', clip_folder, '--dino',
               dino_folder, '--num-images', '1', '--steps', '1', '--height', '64', '--width', '64']
@@ -110,6 +110,12 @@ def test_compare_tool_one_table_for_several_methods(clip_folder, dino_folder, tm
     # the same method through tools/evaluate.py: the same scores
     alone = evaluate([config, *common, '--out-dir', str(tmp_path / 'alone')])
     assert alone['overall'] == pytest.approx(reports['TI untrained']['overall'])
+    # one model serves every subject: teapot's images are those of teapot's weights alone, not dog7's
+    teapot = common[:common.index('--subjects') + 1] + ['teapot'] + common[common.index('--subjects') + 3:]
+    evaluate([config, '--weights', str(tmp_path / 'ti_{subject}.safetensors'), *teapot,
+              '--out-dir', str(tmp_path / 'teapot')])
+    assert (Image.open(tmp_path / 'teapot' / 'teapot' / '00_00.png').tobytes()
+            == Image.open(tmp_path / 'cmp' / 'TI_trained' / 'teapot' / '00_00.png').tobytes())
 
 
 @pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
