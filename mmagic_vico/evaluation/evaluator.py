@@ -7,6 +7,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils.atomic import atomic_save_image
 from mmagic_vico.utils.image import list_images
 from .dreambench import read_dreambench
 from .metrics import ImageEmbedder, TextImageScorer, mean_pairwise_cosine
@@ -52,8 +53,7 @@ class DreamBenchEvaluator:
                 if not os.path.exists(path):
                     image = model.infer(prompt, seed=seed + p * 1000 + k, show_progress=False, **sampling,
                                         **extra)['samples'][0]
-                    image.save(path + '.tmp.png')
-                    os.replace(path + '.tmp.png', path)  # never half an image to reuse
+                    atomic_save_image(path, image)  # never half an image to reuse
                 paths.append(path)
         return paths
 
