@@ -1,0 +1,343 @@
+"""The toy-world base model: Stable Diffusion 1.5's architecture at 64 px, trained here from scratch.
+
+Sizes (measured on 2 CPU cores, docs/toyworld.md): a 4x AutoencoderKL (64 px -> 16x16x4 latents,
+so ViCo's image attention maps are 4x4 .. 16x16), SD 1.5's UNet block structure with widths
+32/64/128/128, and a 4-layer CLIP text model of width 64 with CLIP's tokenizer and vocabulary. The
+stages (render -> vae -> encode -> unet) each write into one run folder and resume from it; the
+result is a diffusers folder that ``StableDiffusionPipeline.from_pretrained`` and every config load.
+"""
+import os
+import shutil
+import tempfile
+import time
+from functools import lru_cache
+from multiprocessing import Pool
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.tiny_sd import SD15_SCHEDULER_CONFIG, SD15_TEXT_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG, \
+    write_clip_tokenizer_files
+from .render import render_scene
+from .world import BACKGROUND_NAMES, CLASS_NAMES, COLOUR_NAMES, random_caption, training_scenes
+
+RESOLUTION = 64
+UNET_CONFIG = dict(SD15_UNET_CONFIG, sample_size=16, block_out_channels=(32, 64, 128, 128), cross_attention_dim=64,
+                   attention_head_dim=4)
+VAE_CONFIG = dict(SD15_VAE_CONFIG, layers_per_block=1, norm_num_groups=8, block_out_channels=(32, 32, 64),
+                  down_block_types=('DownEncoderBlock2D',) * 3, up_block_types=('UpDecoderBlock2D',) * 3,
+                  sample_size=RESOLUTION)
+TEXT_CONFIG = dict(SD15_TEXT_CONFIG, hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
+                   projection_dim=64)
+
+
+# ----------------------------------------------------------------------------- stage 1: render
+def _render_chunk(args):
+    scenes = args
+    imgs = np.empty((len(scenes), RESOLUTION, RESOLUTION, 3), np.uint8)
+    masks = np.empty((len(scenes), RESOLUTION, RESOLUTION), np.uint8)
+    for i, s in enumerate(scenes):
+        img, mask = render_scene(s, RESOLUTION)
+        imgs[i], masks[i] = img, (mask * 255 + 0.5).astype(np.uint8)
+    return imgs, masks
+
+
+def render_dataset(path: str, n: int, seed: int = 0, processes: int = 2, log: Callable = print) -> None:
+    """Render n training scenes into an .npz (images, masks, labels, seeds)."""
+    scenes = list(training_scenes(n, seed))
+    chunks = [scenes[i:i + 500] for i in range(0, n, 500)]
+    imgs, masks = [], []
+    with Pool(processes) as pool:
+        for i, (im, m) in enumerate(pool.imap(_render_chunk, chunks)):
+            imgs.append(im)
+            masks.append(m)
+            if i % 20 == 0:
+                log(f'rendered {sum(len(x) for x in imgs)}/{n}')
+    labels = np.array([[BACKGROUND_NAMES.index(s.background), CLASS_NAMES.index(s.cls), COLOUR_NAMES.index(s.colour)]
+                       for s in scenes], np.int16)
+    tmp = path + '.tmp.npz'
+    np.savez(tmp, images=np.concatenate(imgs), masks=np.concatenate(masks), labels=labels,
+             seeds=np.array([s.seed for s in scenes], np.int64))
+    os.replace(tmp, path)
+
+
+def scenes_from_labels(labels: np.ndarray, seeds: np.ndarray):
+    from .render import Scene
+    return [Scene(BACKGROUND_NAMES[b], CLASS_NAMES[k], COLOUR_NAMES[c], int(s)) for (b, k, c), s in zip(labels, seeds)]
+
+
+# ----------------------------------------------------------------------------- helpers
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+def _save_state(path: str, state: dict) -> None:
+    tmp = path + '.tmp'
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: str) -> Optional[dict]:
+    return torch.load(path, weights_only=True) if os.path.exists(path) else None
+
+
+# ----------------------------------------------------------------------------- stage 2: VAE
+def vae_loss(vae, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator, object_weight: float = 4.0,
+             kl_weight: float = 1e-6) -> torch.Tensor:
+    """L1 + L2 reconstruction with object pixels weighted (1 + object_weight) + SD's small KL term."""
+    posterior = vae.encode(x).latent_dist
+    z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+    rec = vae.decode(z).sample
+    w = 1 + object_weight * mask
+    err = (rec - x).abs() + (rec - x) ** 2
+    return (w * err).sum() / (w.sum() * 3) + kl_weight * posterior.kl().mean()
+
+
+def train_vae(run_dir: str, steps: int = 4000, batch_size: int = 32, lr: float = 5e-4, crop: int = 32,
+              full_steps: int = 500, seed: int = 0, checkpoint_minutes: float = 10.0, log: Callable = print):
+    """Train the autoencoder on random crops (4x cheaper), then ``full_steps`` on whole images; resumable
+    from run_dir/vae_state.pt."""
+    from diffusers import AutoencoderKL
+    data = np.load(os.path.join(run_dir, 'data.npz'))
+    images, masks = data['images'], data['masks']
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(**VAE_CONFIG)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    state_path = os.path.join(run_dir, 'vae_state.pt')
+    state, start = _load_state(state_path), 0
+    if state:
+        vae.load_state_dict(state['model'])
+        opt.load_state_dict(state['opt'])
+        start = int(state['step'])
+        log(f'vae: resumed at step {start}')
+    last_save, t0, running = time.time(), time.time(), None
+    for step in range(start, steps):
+        rng = np.random.default_rng([seed, 1, step])
+        idx = rng.integers(len(images), size=batch_size)
+        x, m = to_tensor(images[idx]), torch.from_numpy(masks[idx]).float().div(255)[:, None]
+        if step < steps - full_steps:
+            oy, ox = rng.integers(0, RESOLUTION - crop + 1, size=2)
+            x, m = x[..., oy:oy + crop, ox:ox + crop], m[..., oy:oy + crop, ox:ox + crop]
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        loss = vae_loss(vae, x, m, g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if (step + 1) % 100 == 0:
+            log(f'vae step {step + 1}/{steps} loss {running:.4f} ({(time.time() - t0) / (step + 1 - start):.2f} s/step)')
+        if time.time() - last_save > checkpoint_minutes * 60 or step + 1 == steps:
+            _save_state(state_path, dict(model=vae.state_dict(), opt=opt.state_dict(), step=step + 1))
+            last_save = time.time()
+    vae.eval()
+    # SD's convention: latents * scaling_factor have unit variance
+    with torch.no_grad():
+        z = torch.cat([vae.encode(to_tensor(images[i:i + 256])).latent_dist.mean for i in range(0, min(2048, len(images)), 256)])
+    vae.register_to_config(scaling_factor=float(1 / z.std()))
+    vae.save_pretrained(os.path.join(run_dir, 'vae'))
+    log(f'vae: saved, scaling_factor {vae.config.scaling_factor:.4f}')
+    return vae
+
+
+# ----------------------------------------------------------------------------- stage 3: encode
+def encode_dataset(run_dir: str, log: Callable = print) -> None:
+    """Posterior mean and std of every training image (sampled afresh at every UNet step)."""
+    from diffusers import AutoencoderKL
+    vae = AutoencoderKL.from_pretrained(os.path.join(run_dir, 'vae')).eval()
+    images = np.load(os.path.join(run_dir, 'data.npz'))['images']
+    means, stds = [], []
+    with torch.no_grad():
+        for i in range(0, len(images), 512):
+            post = vae.encode(to_tensor(images[i:i + 512])).latent_dist
+            means.append(post.mean.half().numpy())
+            stds.append(post.std.half().numpy())
+            if i % 10240 == 0:
+                log(f'encoded {i + len(means[-1])}/{len(images)}')
+    tmp = os.path.join(run_dir, 'latents.tmp.npz')
+    np.savez(tmp, mean=np.concatenate(means), std=np.concatenate(stds))
+    os.replace(tmp, os.path.join(run_dir, 'latents.npz'))
+
+
+# ----------------------------------------------------------------------------- stage 4: UNet + text encoder
+def min_snr_weight(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+    """Min-SNR-gamma loss weight for epsilon prediction (Hang et al. 2023): min(SNR, gamma) / SNR."""
+    snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+    return torch.clamp(snr, max=gamma) / snr
+
+
+class EMA:
+    """Exponential moving average of parameters with the usual warm-up (1 + n) / (10 + n)."""
+
+    def __init__(self, params, decay: float):
+        self.params = list(params)
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, step: int):
+        d = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - d)
+
+    def state_dict(self):
+        return {str(i): s for i, s in enumerate(self.shadow)}
+
+    def load_state_dict(self, sd):
+        for i, s in enumerate(self.shadow):
+            s.copy_(sd[str(i)])
+
+    @torch.no_grad()
+    def copy_to(self, params):
+        for p, s in zip(params, self.shadow):
+            p.copy_(s)
+
+
+def build_components(seed: int = 0):
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**UNET_CONFIG), CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG))
+
+
+def load_tokenizer(run_dir: str):
+    from transformers import CLIPTokenizer
+    folder = os.path.join(run_dir, 'tokenizer')
+    if not os.path.isdir(folder):
+        write_clip_tokenizer_files(folder)
+    return CLIPTokenizer.from_pretrained(folder)
+
+
+def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.float32) -> str:
+    """A diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), written
+    beside the target and renamed over it."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.pipeline-', dir=parent)
+    try:
+        pipe = StableDiffusionPipeline(
+            vae=_copy_as(vae, dtype), text_encoder=_copy_as(text_encoder, dtype), unet=_copy_as(unet, dtype),
+            tokenizer=tokenizer,
+            scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG), safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False)
+        pipe.save_pretrained(staging, safe_serialization=True)
+        old = folder + '.old'
+        if os.path.exists(folder):
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(folder, old)
+        os.rename(staging, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _copy_as(module, dtype):
+    import copy
+    module = copy.deepcopy(module)
+    return module if dtype == torch.float32 else module.to(dtype)
+
+
+def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float = 5e-4, warmup: int = 500,
+               ema_decay: float = 0.9995, seed: int = 0, checkpoint_minutes: float = 10.0,
+               on_checkpoint: Optional[Callable] = None, log: Callable = print, max_minutes: float = None):
+    """Train the UNet and the text encoder jointly (epsilon prediction, min-SNR-5 weighting, EMA).
+
+    Every step draws its batch, captions, timesteps and noise from generators seeded by (seed, step),
+    so a resumed run continues exactly as an uninterrupted one. Checkpoints (weights-only loadable)
+    go to run_dir/unet_state.pt every ``checkpoint_minutes``; the EMA weights are exported as a
+    diffusers folder run_dir/pipeline at each one and ``on_checkpoint(step)`` is called.
+    """
+    from diffusers import AutoencoderKL, DDPMScheduler
+    unet, text_encoder = build_components(seed)
+    tokenizer = load_tokenizer(run_dir)
+    vae = AutoencoderKL.from_pretrained(os.path.join(run_dir, 'vae'))
+    sf = vae.config.scaling_factor
+    data = np.load(os.path.join(run_dir, 'data.npz'))
+    labels, seeds = data['labels'], data['seeds']
+    scenes = scenes_from_labels(labels, seeds)
+    lat = np.load(os.path.join(run_dir, 'latents.npz'))
+    lat_mean, lat_std = torch.from_numpy(lat['mean'].astype(np.float32)), torch.from_numpy(lat['std'].astype(np.float32))
+    noise_scheduler = DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
+    acp = noise_scheduler.alphas_cumprod
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    ema = EMA(params, ema_decay)
+    state_path = os.path.join(run_dir, 'unet_state.pt')
+    state, start = _load_state(state_path), 0
+    if state:
+        unet.load_state_dict(state['unet'])
+        text_encoder.load_state_dict(state['text_encoder'])
+        opt.load_state_dict(state['opt'])
+        ema.load_state_dict(state['ema'])
+        start = int(state['step'])
+        log(f'unet: resumed at step {start}')
+
+    @lru_cache(maxsize=100_000)
+    def ids(text: str) -> torch.Tensor:
+        return tokenizer(text, padding='max_length', max_length=tokenizer.model_max_length, truncation=True,
+                         return_tensors='pt').input_ids[0]
+
+    def checkpoint(step):
+        _save_state(state_path, dict(unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
+                                     opt=opt.state_dict(), ema=ema.state_dict(), step=step))
+        export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params)
+        log(f'unet: checkpoint at step {step}')
+        if on_checkpoint:
+            on_checkpoint(step)
+
+    unet.train()
+    text_encoder.train()
+    t_start, last_save, running = time.time(), time.time(), None
+    for step in range(start, steps):
+        rng = np.random.default_rng([seed, 2, step])
+        g = torch.Generator().manual_seed(seed * 1_000_003 + 7 * step + 1)
+        idx = rng.integers(len(scenes), size=batch_size)
+        captions = [random_caption(rng, scenes[i]) for i in idx]
+        input_ids = torch.stack([ids(c) for c in captions])
+        mean, std = lat_mean[idx], lat_std[idx]
+        z = (mean + std * torch.randn(mean.shape, generator=g)) * sf
+        noise = torch.randn(z.shape, generator=g)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch_size,), generator=g)
+        noisy = noise_scheduler.add_noise(z, noise, t)
+        for group in opt.param_groups:
+            group['lr'] = lr * min(1.0, (step + 1) / warmup)
+        context = text_encoder(input_ids)[0]
+        pred = unet(noisy, t, context).sample
+        loss = (min_snr_weight(acp, t) * F.mse_loss(pred, noise, reduction='none').mean(dim=(1, 2, 3))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema.update(step)
+        running = loss.item() if running is None else 0.99 * running + 0.01 * loss.item()
+        if (step + 1) % 100 == 0:
+            rate = (step + 1 - start) * batch_size / (time.time() - t_start)
+            log(f'unet step {step + 1}/{steps} loss {running:.4f} ({rate:.1f} samples/s)')
+        done = step + 1 == steps
+        out_of_time = max_minutes is not None and time.time() - t_start > max_minutes * 60
+        if time.time() - last_save > checkpoint_minutes * 60 or done or out_of_time:
+            checkpoint(step + 1)
+            last_save = time.time()
+        if out_of_time:
+            log(f'unet: stopping after {max_minutes} minutes at step {step + 1}')
+            break
+
+
+def export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params):
+    """Write the EMA weights as the diffusers folder run_dir/pipeline (the live weights are left as they are)."""
+    live = [p.detach().clone() for p in params]
+    ema.copy_to(params)
+    try:
+        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer)
+    finally:
+        with torch.no_grad():
+            for p, v in zip(params, live):
+                p.copy_(v)
+
+
+def count_parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,80 @@
+"""Train the toy-world base model (docs/toyworld.md): render -> vae -> encode -> unet, resumable.
+
+    python tools/train_toy_base.py RUN_DIR                     # every stage not done yet, then stop
+    python tools/train_toy_base.py RUN_DIR --max-minutes 170   # stop the UNet stage cleanly after that
+    python tools/train_toy_base.py RUN_DIR --export data/toyworld_sd15   # ship the EMA weights (fp16)
+
+Each stage writes into RUN_DIR and is skipped when its output exists; the UNet stage checkpoints
+every --checkpoint-minutes and continues from its last checkpoint exactly as an uninterrupted run.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('run_dir')
+    p.add_argument('--scenes', type=int, default=60000, help='training scenes to render')
+    p.add_argument('--vae-steps', type=int, default=4000)
+    p.add_argument('--unet-steps', type=int, default=40000)
+    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--lr', type=float, default=5e-4)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--checkpoint-minutes', type=float, default=10.0)
+    p.add_argument('--max-minutes', type=float, default=None, help='stop the UNet stage after this long')
+    p.add_argument('--gate-every', type=int, default=0, help='measure the gates at every Nth checkpoint (0: never)')
+    p.add_argument('--export', metavar='FOLDER', help='write the EMA pipeline of RUN_DIR in fp16 to FOLDER and stop')
+    args = p.parse_args(argv)
+
+    from mmagic_vico.toyworld import base_model as bm
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run_dir, exist_ok=True)
+    log_path = os.path.join(args.run_dir, 'train.log')
+
+    def log(msg):
+        line = f'{time.strftime("%Y-%m-%d %H:%M:%S")} {msg}'
+        print(line, flush=True)
+        with open(log_path, 'a') as f:
+            f.write(line + '\n')
+
+    if args.export:
+        from mmagic_vico.toyworld.ship import export_fp16
+        export_fp16(os.path.join(args.run_dir, 'pipeline'), args.export)
+        log(f'exported {args.run_dir}/pipeline to {args.export} (fp16)')
+        return 0
+
+    log(f'args: {vars(args)}')
+    data = os.path.join(args.run_dir, 'data.npz')
+    if not os.path.exists(data):
+        bm.render_dataset(data, args.scenes, args.seed, log=log)
+    if not os.path.isdir(os.path.join(args.run_dir, 'vae')):
+        bm.train_vae(args.run_dir, steps=args.vae_steps, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
+                     log=log)
+    if not os.path.exists(os.path.join(args.run_dir, 'latents.npz')):
+        bm.encode_dataset(args.run_dir, log=log)
+
+    on_checkpoint = None
+    if args.gate_every:
+        from mmagic_vico.toyworld.gates import log_base_gates
+        counter = {'n': 0}
+
+        def on_checkpoint(step):
+            counter['n'] += 1
+            if counter['n'] % args.gate_every == 0:
+                log_base_gates(os.path.join(args.run_dir, 'pipeline'), step, log)
+
+    bm.train_unet(args.run_dir, steps=args.unet_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  checkpoint_minutes=args.checkpoint_minutes, on_checkpoint=on_checkpoint, log=log,
+                  max_minutes=args.max_minutes)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
