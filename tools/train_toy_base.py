@@ -26,7 +26,7 @@ def main(argv=None):
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--lr', type=float, default=5e-4)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--threads', type=int, default=2, help='at most this many (one while the machine is busy)')
     p.add_argument('--checkpoint-minutes', type=float, default=10.0)
     p.add_argument('--max-minutes', type=float, default=None, help='stop the UNet stage after this long')
     p.add_argument('--gate-every', type=int, default=0, help='measure the gates at every Nth checkpoint (0: never)')
@@ -56,7 +56,7 @@ def main(argv=None):
         bm.render_dataset(data, args.scenes, args.seed, log=log)
     if not os.path.isdir(os.path.join(args.run_dir, 'vae')):
         bm.train_vae(args.run_dir, steps=args.vae_steps, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
-                     log=log)
+                     log=log, max_threads=args.threads)
     if not os.path.exists(os.path.join(args.run_dir, 'latents.npz')):
         bm.encode_dataset(args.run_dir, log=log)
 
@@ -72,7 +72,7 @@ def main(argv=None):
 
     bm.train_unet(args.run_dir, steps=args.unet_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   checkpoint_minutes=args.checkpoint_minutes, on_checkpoint=on_checkpoint, log=log,
-                  max_minutes=args.max_minutes)
+                  max_minutes=args.max_minutes, max_threads=args.threads)
     return 0
 
 

@@ -44,22 +44,31 @@ def _render_chunk(args):
     return imgs, masks
 
 
-def render_dataset(path: str, n: int, seed: int = 0, processes: int = 2, log: Callable = print) -> None:
-    """Render n training scenes into an .npz (images, masks, labels, seeds)."""
-    scenes = list(training_scenes(n, seed))
-    chunks = [scenes[i:i + 500] for i in range(0, n, 500)]
+def render_many(scenes, processes: int = 2, log: Callable = None):
+    """Render scenes in worker processes -> (uint8 images (N, 64, 64, 3), uint8 masks (N, 64, 64))."""
+    chunks = [scenes[i:i + 500] for i in range(0, len(scenes), 500)]
     imgs, masks = [], []
     with Pool(processes) as pool:
         for i, (im, m) in enumerate(pool.imap(_render_chunk, chunks)):
             imgs.append(im)
             masks.append(m)
-            if i % 20 == 0:
-                log(f'rendered {sum(len(x) for x in imgs)}/{n}')
-    labels = np.array([[BACKGROUND_NAMES.index(s.background), CLASS_NAMES.index(s.cls), COLOUR_NAMES.index(s.colour)]
-                       for s in scenes], np.int16)
+            if log and i % 20 == 0:
+                log(f'rendered {sum(len(x) for x in imgs)}/{len(scenes)}')
+    return np.concatenate(imgs), np.concatenate(masks)
+
+
+def scene_labels(scenes) -> np.ndarray:
+    """(N, 3) int: background, class, colour indices."""
+    return np.array([[BACKGROUND_NAMES.index(s.background), CLASS_NAMES.index(s.cls), COLOUR_NAMES.index(s.colour)]
+                     for s in scenes], np.int16).reshape(-1, 3)
+
+
+def render_dataset(path: str, n: int, seed: int = 0, processes: int = 2, log: Callable = print) -> None:
+    """Render n training scenes into an .npz (images, masks, labels, seeds)."""
+    scenes = list(training_scenes(n, seed))
+    images, masks = render_many(scenes, processes, log)
     tmp = path + '.tmp.npz'
-    np.savez(tmp, images=np.concatenate(imgs), masks=np.concatenate(masks), labels=labels,
-             seeds=np.array([s.seed for s in scenes], np.int64))
+    np.savez(tmp, images=images, masks=masks, labels=scene_labels(scenes), seeds=np.array([s.seed for s in scenes]))
     os.replace(tmp, path)
 
 
@@ -84,6 +93,18 @@ def _load_state(path: str) -> Optional[dict]:
     return torch.load(path, weights_only=True) if os.path.exists(path) else None
 
 
+def adapt_threads(max_threads: int) -> int:
+    """Use one thread while other work keeps the machine busy (a 2-thread step then waits on the preempted
+    thread at every parallel region and runs slower than one thread), all of them when it is idle."""
+    if max_threads <= 1:
+        return 1
+    others = os.getloadavg()[0] - torch.get_num_threads()
+    threads = max_threads if others < 0.7 else 1
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    return threads
+
+
 # ----------------------------------------------------------------------------- stage 2: VAE
 def vae_loss(vae, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator, object_weight: float = 4.0,
              kl_weight: float = 1e-6) -> torch.Tensor:
@@ -97,7 +118,8 @@ def vae_loss(vae, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generato
 
 
 def train_vae(run_dir: str, steps: int = 4000, batch_size: int = 32, lr: float = 5e-4, crop: int = 32,
-              full_steps: int = 500, seed: int = 0, checkpoint_minutes: float = 10.0, log: Callable = print):
+              full_steps: int = 500, seed: int = 0, checkpoint_minutes: float = 10.0, log: Callable = print,
+              max_threads: int = 2):
     """Train the autoencoder on random crops (4x cheaper), then ``full_steps`` on whole images; resumable
     from run_dir/vae_state.pt."""
     from diffusers import AutoencoderKL
@@ -114,6 +136,7 @@ def train_vae(run_dir: str, steps: int = 4000, batch_size: int = 32, lr: float =
         start = int(state['step'])
         log(f'vae: resumed at step {start}')
     last_save, t0, running = time.time(), time.time(), None
+    adapt_threads(max_threads)
     for step in range(start, steps):
         rng = np.random.default_rng([seed, 1, step])
         idx = rng.integers(len(images), size=batch_size)
@@ -129,7 +152,9 @@ def train_vae(run_dir: str, steps: int = 4000, batch_size: int = 32, lr: float =
         opt.step()
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if (step + 1) % 100 == 0:
-            log(f'vae step {step + 1}/{steps} loss {running:.4f} ({(time.time() - t0) / (step + 1 - start):.2f} s/step)')
+            log(f'vae step {step + 1}/{steps} loss {running:.4f} ({(time.time() - t0) / (step + 1 - start):.2f} s/step, '
+                f'{torch.get_num_threads()} threads)')
+            adapt_threads(max_threads)
         if time.time() - last_save > checkpoint_minutes * 60 or step + 1 == steps:
             _save_state(state_path, dict(model=vae.state_dict(), opt=opt.state_dict(), step=step + 1))
             last_save = time.time()
@@ -243,7 +268,8 @@ def _copy_as(module, dtype):
 
 def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float = 5e-4, warmup: int = 500,
                ema_decay: float = 0.9995, seed: int = 0, checkpoint_minutes: float = 10.0,
-               on_checkpoint: Optional[Callable] = None, log: Callable = print, max_minutes: float = None):
+               on_checkpoint: Optional[Callable] = None, log: Callable = print, max_minutes: float = None,
+               max_threads: int = 2):
     """Train the UNet and the text encoder jointly (epsilon prediction, min-SNR-5 weighting, EMA).
 
     Every step draws its batch, captions, timesteps and noise from generators seeded by (seed, step),
@@ -292,6 +318,7 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
     unet.train()
     text_encoder.train()
     t_start, last_save, running = time.time(), time.time(), None
+    adapt_threads(max_threads)
     for step in range(start, steps):
         rng = np.random.default_rng([seed, 2, step])
         g = torch.Generator().manual_seed(seed * 1_000_003 + 7 * step + 1)
@@ -316,7 +343,9 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
         running = loss.item() if running is None else 0.99 * running + 0.01 * loss.item()
         if (step + 1) % 100 == 0:
             rate = (step + 1 - start) * batch_size / (time.time() - t_start)
-            log(f'unet step {step + 1}/{steps} loss {running:.4f} ({rate:.1f} samples/s)')
+            log(f'unet step {step + 1}/{steps} loss {running:.4f} ({rate:.1f} samples/s, '
+                f'{torch.get_num_threads()} threads)')
+            adapt_threads(max_threads)
         done = step + 1 == steps
         out_of_time = max_minutes is not None and time.time() - t_start > max_minutes * 60
         if time.time() - last_save > checkpoint_minutes * 60 or done or out_of_time:

@@ -78,8 +78,11 @@ def training_scenes(n: int, seed: int = 0) -> Iterator[Scene]:
         yield Scene(b, k, c, int(rng.integers(2 ** 31)))
 
 
-def evaluation_scenes(held_out: bool, per_triple: int, seed: int) -> List[Scene]:
-    """Scenes of the held-out or seen triples (render seeds disjoint from training's by construction)."""
-    rng = np.random.default_rng(seed + 10_000_019)
-    return [Scene(b, k, c, int(rng.integers(2 ** 31, 2 ** 32)))
+def evaluation_scenes(held_out: Optional[bool], per_triple: int, seed: int, stream: int = 1) -> List[Scene]:
+    """``per_triple`` scenes of every held-out (True), seen (False) or any (None) triple. Render seeds come
+    from [stream * 2**31, (stream + 1) * 2**31): stream 0 is the base model's training data, 1 evaluation,
+    2 and 3 the scorer's training and gate sets, so no two uses share a picture."""
+    rng = np.random.default_rng([seed, stream])
+    lo = stream * 2 ** 31
+    return [Scene(b, k, c, int(rng.integers(lo, lo + 2 ** 31)))
             for k, c, b in all_triples(held_out=held_out) for _ in range(per_triple)]
