@@ -35,18 +35,19 @@ TEXT_CONFIG = dict(SD15_TEXT_CONFIG, hidden_size=64, intermediate_size=256, num_
 
 # ----------------------------------------------------------------------------- stage 1: render
 def _render_chunk(args):
-    scenes = args
+    scenes, objects = args
     imgs = np.empty((len(scenes), RESOLUTION, RESOLUTION, 3), np.uint8)
     masks = np.empty((len(scenes), RESOLUTION, RESOLUTION), np.uint8)
     for i, s in enumerate(scenes):
-        img, mask = render_scene(s, RESOLUTION)
+        img, mask = render_scene(s, RESOLUTION, objects=objects)
         imgs[i], masks[i] = img, (mask * 255 + 0.5).astype(np.uint8)
     return imgs, masks
 
 
-def render_many(scenes, processes: int = 2, log: Callable = None):
-    """Render scenes in worker processes -> (uint8 images (N, 64, 64, 3), uint8 masks (N, 64, 64))."""
-    chunks = [scenes[i:i + 500] for i in range(0, len(scenes), 500)]
+def render_many(scenes, processes: int = 2, log: Callable = None, objects: Optional[dict] = None):
+    """Render scenes in worker processes -> (uint8 images (N, 64, 64, 3), uint8 masks (N, 64, 64)).
+    ``objects``: drawings beyond the world's (the toy DreamBench's concepts)."""
+    chunks = [(scenes[i:i + 500], objects) for i in range(0, len(scenes), 500)]
     imgs, masks = [], []
     with Pool(processes) as pool:
         for i, (im, m) in enumerate(pool.imap(_render_chunk, chunks)):

@@ -287,7 +287,7 @@ def render_scene(scene: Scene, size: int = 64, supersample: int = 2, objects: Di
     dx, dy = g.x - cx, g.y - cy
     u = mirror * (dx * np.cos(theta) + dy * np.sin(theta)) / scale
     v = (-dx * np.sin(theta) + dy * np.cos(theta)) / scale
-    base = np.asarray(colours[scene.colour], np.float32) * rng.uniform(0.92, 1.05)
+    base = np.asarray(colours.get(scene.colour, (0.5, 0.5, 0.5)), np.float32) * rng.uniform(0.92, 1.05)
     parts = objects[scene.cls](rng, u, v)
     alpha = np.zeros(g.x.shape, bool)
     for inside, _ in parts:

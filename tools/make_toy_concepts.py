@@ -1,0 +1,60 @@
+"""Render the toy DreamBench: 6 novel concepts (data/toybench/<concept>/*.png, 5 photos each, 64 px) and
+their prompts_and_classes.txt in DreamBench's own format, so tools/evaluate.py and tools/compare.py read it.
+
+    python tools/make_toy_concepts.py [--out data/toybench] [--photos 5]
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+#: Re-contextualisation prompts: the world's backgrounds (its only property is a colour, which is the
+#: concept's identity here, so there are no property-change prompts).
+PROMPT_TEMPLATES = ["'a {0} {1} %s'.format(unique_token, class_token)," % phrase for phrase in (
+    'on the beach', 'in the snow', 'on the grass', 'at night', 'in a room', 'on a table', 'in the water',
+    'on a cobblestone street')]
+
+
+def photo_scenes(name: str, photos: int, seed: int = 0):
+    """``photos`` scenes of one concept on distinct backgrounds, each with its own pose."""
+    import numpy as np
+
+    from mmagic_vico.toyworld.render import Scene
+    from mmagic_vico.toyworld.world import BACKGROUND_NAMES
+    rng = np.random.default_rng([seed, sum(map(ord, name))])
+    backgrounds = rng.permutation(BACKGROUND_NAMES)[:photos]
+    return [Scene(str(b), name, 'none', int(rng.integers(2 ** 31, 2 ** 32))) for b in backgrounds]
+
+
+def write_protocol(path: str, classes: dict) -> None:
+    lines = ['Classes', '', 'subject_name,class'] + [f'{s},{c}' for s, c in classes.items()]
+    prompts = ['prompt_list = ['] + PROMPT_TEMPLATES + [']']
+    lines += ['', 'Prompts', '', 'Object Prompts', ''] + prompts + ['', 'Live Subject Prompts', ''] + prompts
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def main(argv=None):
+    from PIL import Image
+
+    from mmagic_vico.toyworld.concepts import CONCEPTS, concept_objects
+    from mmagic_vico.toyworld.render import render_scene
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'toybench'))
+    p.add_argument('--photos', type=int, default=5)
+    args = p.parse_args(argv)
+    objects = concept_objects()
+    for name in CONCEPTS:
+        folder = os.path.join(args.out, name)
+        os.makedirs(folder, exist_ok=True)
+        for i, scene in enumerate(photo_scenes(name, args.photos)):
+            Image.fromarray(render_scene(scene, objects=objects)[0]).save(os.path.join(folder, f'{i:02d}.png'))
+    write_protocol(os.path.join(args.out, 'prompts_and_classes.txt'), {n: c for n, (c, _) in CONCEPTS.items()})
+    print(f'wrote {len(CONCEPTS)} concepts x {args.photos} photos and prompts_and_classes.txt to '
+          f'{os.path.normpath(args.out)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
