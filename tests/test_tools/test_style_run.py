@@ -5,27 +5,14 @@ import os
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from safetensors.torch import load_file
-from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..conftest import REPO
+from ..helpers.tiny_pipeline import stock_pipeline
 from .test_train import train
 
 TWO_STEPS = ['train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2', 'default_hooks.export.interval=2',
              'default_hooks.sample_grid.interval=2']
-
-
-def tiny_pipeline(path):
-    pipe = StableDiffusionPipeline(
-        vae=AutoencoderKL.from_pretrained(path, subfolder='vae'),
-        text_encoder=CLIPTextModel.from_pretrained(path, subfolder='text_encoder'),
-        tokenizer=CLIPTokenizer.from_pretrained(path, subfolder='tokenizer'),
-        unet=UNet2DConditionModel.from_pretrained(path, subfolder='unet'),
-        scheduler=DDIMScheduler.from_pretrained(path, subfolder='scheduler'),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 @pytest.mark.parametrize('config', ['textual_inversion/textual_inversion_style_tiny.py', 'vico/vico_style_tiny.py'])
@@ -34,7 +21,7 @@ def test_tiny_style_run_exports_a_placeholder_that_diffusers_loads(tmp_path, tin
     assert "saved samples of ['a painting in the style of S*'" in proc.stdout + proc.stderr
     learned = load_file(str(tmp_path / 'learned_embeds.safetensors'))
     assert list(learned) == ['S*']
-    pipe = tiny_pipeline(tiny_path)
+    pipe = stock_pipeline(tiny_path)
     embeddings = pipe.text_encoder.get_input_embeddings().weight
     painting = embeddings[pipe.tokenizer('painting').input_ids[1]].detach().clone()  # the init token
     pipe.load_textual_inversion(str(tmp_path / 'learned_embeds.safetensors'))
