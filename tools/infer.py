@@ -9,6 +9,7 @@ import os
 import torch
 from mmengine import DictAction
 
+from mmagic_vico.datasets.learnable_property import EXAMPLE_PROMPTS, check_learnable_property
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import register_all_modules
 from mmagic_vico.utils.cli import add_sampling_args
@@ -21,8 +22,9 @@ def parse_args(argv=None):
     p.add_argument('config', help='model config, e.g. configs/vico/vico.py')
     p.add_argument('--weights', help='trained .safetensors; default: work_dirs/<config>/<weights_name>.safetensors '
                    '(vico_weights for ViCo) if it exists')
-    p.add_argument('--prompt', action='append', help='a prompt with the placeholder; repeat for several')
-    p.add_argument('--reference', help='reference image (ViCo); default: the first concept image')
+    p.add_argument('--prompt', action='append', help='a prompt with the placeholder; repeat for several '
+                   '(default: "a photo of S*"; "a painting in the style of S*" when the config learns a style)')
+    p.add_argument('--reference', help='reference image (ViCo); default: the first concept (or style) image')
     p.add_argument('--negative-prompt', default=None)
     p.add_argument('--out-dir', help='default: work_dirs/<config>/samples')
     add_sampling_args(p)
@@ -49,7 +51,8 @@ def main(argv=None):
                 'give the .safetensors file written by training (e.g. work_dirs/vico/vico_weights.safetensors), '
                 f'or leave --weights out to use {work_dir}/<method>_weights.safetensors.' if flag == '--weights' else
                 'give a photo of the concept, or leave --reference out to use the first concept image.'))
-    prompts = args.prompt or [f'a photo of {cfg.model.placeholder}']
+    learnable_property = check_learnable_property(cfg.get('learnable_property', 'object'))
+    prompts = args.prompt or [EXAMPLE_PROMPTS[learnable_property].format(cfg.model.placeholder)]
     model = MODELS.build(cfg.model).to(args.device).eval()
     weights = args.weights or os.path.join(work_dir, f'{model.weights_name}.safetensors')
     condition = {}
@@ -74,7 +77,7 @@ def main(argv=None):
         image.save(os.path.join(out_dir, f'{i // args.num_images:02d}_{i % args.num_images:02d}.png'))
     grid = os.path.join(out_dir, 'grid.png')
     make_grid(out, args.num_images).save(grid)
-    print(f'wrote {len(out)} samples and {grid} (rows: prompts, columns: images)')
+    print(f'wrote {len(out)} samples of {prompts} and {grid} (rows: prompts, columns: images)')
     return out
 
 

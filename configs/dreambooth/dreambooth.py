@@ -6,9 +6,11 @@ concept_dir = 'dog7'
 identifier = 'sks'  # a rare existing word; no token is added
 class_noun = 'dog'
 class_dir = 'work_dirs/class_images/dog'  # cached across runs of the same class
+learnable_property = 'object'  # the caption below is an object's (style: dreambooth_lora_style.py)
 
 train_dataloader = dict(dataset=dict(concept_dir=concept_dir, placeholder=identifier, with_reference=False,
-                                     caption='a photo of {} ' + class_noun, class_dir=class_dir))
+                                     learnable_property=learnable_property, caption='a photo of {} ' + class_noun,
+                                     class_dir=class_dir))
 
 model = dict(
     type='DreamBooth',

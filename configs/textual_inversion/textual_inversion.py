@@ -5,9 +5,10 @@ _base_ = ['../_base_/concept_dataset.py', '../_base_/default_runtime.py']
 concept_dir = 'dog7'
 placeholder = 'S*'
 initialize_token = 'dog'
+learnable_property = 'object'  # 'style': configs/textual_inversion/textual_inversion_style.py
 
-train_dataloader = dict(batch_size=4,
-                        dataset=dict(concept_dir=concept_dir, placeholder=placeholder, with_reference=False))
+train_dataloader = dict(batch_size=4, dataset=dict(concept_dir=concept_dir, placeholder=placeholder,
+                                                   learnable_property=learnable_property, with_reference=False))
 
 model = dict(
     type='TextualInversion',

@@ -1,13 +1,16 @@
 # ViCo on Stable Diffusion 1.5 (Hao et al., arXiv 2306.00971).
 # The concept: a folder of 4-7 photos under data_root, the placeholder that stands for it in prompts,
-# and one CLIP token naming its class (its embedding initialises the placeholder's).
+# one CLIP token naming its class (its embedding initialises the placeholder's), and what the photos
+# teach: 'object' (this config) or 'style' (configs/vico/vico_style.py).
 _base_ = ['../_base_/concept_dataset.py', '../_base_/default_runtime.py']
 
 concept_dir = 'dog7'
 placeholder = 'S*'
 initialize_token = 'dog'
+learnable_property = 'object'
 
-train_dataloader = dict(dataset=dict(concept_dir=concept_dir, placeholder=placeholder))
+train_dataloader = dict(dataset=dict(concept_dir=concept_dir, placeholder=placeholder,
+                                     learnable_property=learnable_property))
 
 model = dict(
     type='ViCo',
@@ -17,6 +20,7 @@ model = dict(
     # one flag per text transformer layer, down(6) -> mid(1) -> up(9): image attention after ids 8, 10, 12, 14
     image_cross_layers=[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0],
     reg_loss_weight=5e-4,
+    object_mask=True,  # the image attention sees the reference's object patches (Otsu); False: every patch
     fast_path=True,  # exact speed-ups; False: the straightforward path (for comparison)
     gradient_checkpointing=False,  # True: recompute the frozen UNet in the backward pass, less memory
     frozen_dtype=None,  # 'bf16' / 'fp16': hold the frozen base in half precision (trainable stays fp32)

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 from mmagic_vico.registry import DATASETS
 from mmagic_vico.utils.image import IMAGE_EXTENSIONS, to_rgb
+from .learnable_property import CAPTION_TEMPLATES, check_learnable_property
 
 #: Concept photos outside these side lengths (px) are used with a warning (blurry / slow).
 MIN_SIDE, MAX_SIDE = 64, 8192
@@ -44,8 +45,9 @@ class ViCoConceptDataset(Dataset):
     """The 4-7 photos of one concept (paper Sec. 4; the original's personalized dataset).
 
     Item ``i``: image ``i`` as target, a random *other* image as reference (itself if the set has one),
-    and a caption from a random template filled with the placeholder. Unreadable files (truncated,
-    corrupt, too large to open safely) and non-image files are skipped with a warning naming them;
+    and a caption from a random template filled with the placeholder: object captions ("a photo of a
+    S*") or style captions ("a painting in the style of S*") by ``learnable_property``. Unreadable
+    files (truncated, corrupt, too large to open safely) and non-image files are skipped with a warning naming them;
     photos under 64 px or over 8192 px on a side are used with a warning; a missing folder or one
     with no readable image fails here, before training.
 
@@ -53,7 +55,8 @@ class ViCoConceptDataset(Dataset):
         data_root: folder holding concept folders.
         concept_dir: the concept's folder under ``data_root``.
         placeholder: the token standing for the concept in captions.
-        templates: text file, one caption template with ``{}`` per line.
+        templates: text file, one caption template with ``{}`` per line; default: the learnable
+            property's list (``CAPTION_TEMPLATES``).
         resolution: square training size (bicubic resize, as the original) of the default pipeline.
         flip_prob: probability of a horizontal flip in the default pipeline (0: off, as the original).
         pipeline: mmcv transforms applied to each image dict (``img_path`` -> ``inputs``); default: load
@@ -64,17 +67,23 @@ class ViCoConceptDataset(Dataset):
             "a photo of {} dog").
         class_dir: a folder of prior-preservation images; each item then also has ``class_img``
             (read when first needed: they are generated at the start of training).
+        learnable_property: ``'object'`` (the images show one thing) or ``'style'`` (they share a look).
     """
 
     def __init__(self, data_root: str, concept_dir: str, placeholder: str,
-                 templates: str = 'data/vico/imagenet_templates_small.txt', resolution: int = 512,
-                 flip_prob: float = 0.0, pipeline=None, seed: int = 0, with_reference: bool = True,
-                 caption: str | None = None, class_dir: str | None = None):
+                 templates: str | None = None, resolution: int = 512, flip_prob: float = 0.0, pipeline=None,
+                 seed: int = 0, with_reference: bool = True, caption: str | None = None,
+                 class_dir: str | None = None, learnable_property: str = 'object'):
         self.folder = os.path.join(data_root, concept_dir)
         self.placeholder = placeholder
+        self.learnable_property = check_learnable_property(learnable_property)
         if caption is not None and '{}' not in caption:
             raise ValueError(f'caption={caption!r} has no "{{}}" for the placeholder {placeholder!r}, so training would '
                              'never see it; write e.g. "a photo of {} dog".')
+        if caption and learnable_property == 'style':
+            warnings.warn(f'the fixed caption {caption!r} is used for every image: learnable_property=\'style\' '
+                          'chooses the style templates only without one (caption=None, as the *_style configs).')
+        templates = templates or CAPTION_TEMPLATES[learnable_property]
         self.templates = [caption] if caption else read_templates(templates, placeholder)
         self.class_dir, self._class_images = class_dir, None
         self.images = self._readable_images(self.folder)

@@ -6,6 +6,7 @@ import warnings
 
 import gradio as gr
 
+from mmagic_vico.datasets.learnable_property import EXAMPLE_PROMPTS
 from mmagic_vico.utils.image import list_images
 from .session import RECOMMENDED_PHOTOS, DemoSession
 
@@ -57,11 +58,12 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
     def pick(name):
         return concepts.get(name) or None
 
-    def train(files, placeholder, initialize_token, steps, preview_every, preview_prompt, progress=gr.Progress()):
+    def train(files, placeholder, initialize_token, steps, preview_every, preview_prompt, learns,
+              progress=gr.Progress()):
         photos = _paths(files)
         placeholder = (placeholder or '').strip()
         reports = session.train(photos, placeholder, (initialize_token or '').strip(), int(steps or 0),
-                                int(preview_every or 0), preview_prompt, preview_steps)
+                                int(preview_every or 0), preview_prompt, preview_steps, learnable_property=learns)
         preview, losses = None, []
         progress(0, desc='building the model')
         while True:
@@ -135,8 +137,11 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
                     steps = gr.Number(session.max_iters, precision=0, minimum=1, label='Steps', elem_id='steps')
                     preview_every = gr.Number(session.preview_interval, precision=0, minimum=1,
                                               label='Preview every', elem_id='preview-every')
-                preview_prompt = gr.Textbox('a photo of {}', label='Preview prompt ({} = placeholder)',
-                                            elem_id='preview-prompt')
+                learns = gr.Radio(list(EXAMPLE_PROMPTS), value=session.learnable_property, label='The photos teach',
+                                  info='object: the one thing they show; style: the look they share',
+                                  elem_id='learnable-property')
+                preview_prompt = gr.Textbox(EXAMPLE_PROMPTS[session.learnable_property],
+                                            label='Preview prompt ({} = placeholder)', elem_id='preview-prompt')
                 with gr.Row():
                     train_button = gr.Button('Train', variant='primary', elem_id='train-button')
                     stop_button = gr.Button('Stop', elem_id='stop-button')
@@ -167,7 +172,8 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
 
         example.change(pick, example, photos)
         photos.change(lambda files: _paths(files) or None, photos, gallery_in)
-        train_button.click(train, [photos, placeholder, init_token, steps, preview_every, preview_prompt],
+        learns.change(lambda learned: EXAMPLE_PROMPTS[learned], learns, preview_prompt)
+        train_button.click(train, [photos, placeholder, init_token, steps, preview_every, preview_prompt, learns],
                            [status, preview, weights_out])
         stop_button.click(stop, None, status)
         load_button.click(load, [weights_in, photos], load_status)

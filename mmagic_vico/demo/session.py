@@ -101,6 +101,10 @@ class DemoSession:
         return self.cfg.model.get('initialize_token') or ''
 
     @property
+    def learnable_property(self) -> str:
+        return self.cfg.get('learnable_property', 'object')
+
+    @property
     def max_iters(self) -> int:
         return int(self.cfg.train_cfg.max_iters)
 
@@ -135,8 +139,9 @@ class DemoSession:
         return run
 
     def train_cfg(self, run: str, placeholder: str, initialize_token: str, steps: int, preview_every: int,
-                  preview_prompt: str, preview_steps: int | None = None):
-        """The run's config: this config with the concept, schedule and preview prompt set."""
+                  preview_prompt: str, preview_steps: int | None = None, learnable_property: str | None = None):
+        """The run's config: this config with the concept, schedule and preview prompt set;
+        ``learnable_property`` ('object' / 'style', default: the config's) picks the captions."""
         if steps < 1:
             raise ValueError(f'steps={steps}: train for at least 1 step ({self.max_iters} by default).')
         if preview_every < 1:
@@ -147,6 +152,8 @@ class DemoSession:
         options = dict(data_root=run, concept_dir='concept', placeholder=placeholder)
         if 'initialize_token' in self.cfg.model:
             options['initialize_token'] = initialize_token
+        if learnable_property is not None:
+            options['learnable_property'] = learnable_property
         cfg = apply_cfg_options(Config(self.cfg.to_dict()), options)
         cfg.work_dir = os.path.join(run, 'work')
         cfg.experiment_name = os.path.basename(run)
@@ -160,7 +167,8 @@ class DemoSession:
         return cfg
 
     def train(self, photos: list, placeholder: str, initialize_token: str, steps: int, preview_every: int,
-              preview_prompt: str = 'a photo of {}', preview_steps: int | None = None, timeout: float = 0.5):
+              preview_prompt: str = 'a photo of {}', preview_steps: int | None = None, timeout: float = 0.5,
+              learnable_property: str | None = None):
         """Train on ``photos``; yields :class:`TrainProgress` reports as they come (the last one carries
         the weights file). Errors of the run are raised here. The trained model is kept for
         :meth:`generate`."""
@@ -168,7 +176,7 @@ class DemoSession:
         try:
             run = self._new_run(list(photos))
             cfg = self.train_cfg(run, placeholder, initialize_token, int(steps), int(preview_every), preview_prompt,
-                                 preview_steps)
+                                 preview_steps, learnable_property)
             reports, result = queue.Queue(), {}
             self._stop.clear()
 
@@ -222,7 +230,7 @@ class DemoSession:
                              f'{self.cfg.model.type} ({self.config}); start it with that method\'s config '
                              f'(python tools/demo.py --config configs/<method>/...).')
         model_cfg = self.cfg.model.copy()
-        for key in ('placeholder', 'initialize_token', 'num_vectors', 'image_cross_layers'):
+        for key in ('placeholder', 'initialize_token', 'num_vectors', 'image_cross_layers', 'object_mask'):
             if key in meta and key in model_cfg:
                 model_cfg[key] = meta[key]
         self._acquire()

@@ -7,20 +7,27 @@ import os
 
 from mmengine import Config
 
+from mmagic_vico.datasets.learnable_property import check_learnable_property
+
 #: Top-level config fields that name the concept, and the nested keys that read them.
 CONCEPT_FIELDS = {
     'data_root': ['train_dataloader.dataset.data_root'],
     'concept_dir': ['train_dataloader.dataset.concept_dir'],
     'placeholder': ['model.placeholder', 'train_dataloader.dataset.placeholder'],
     'initialize_token': ['model.initialize_token'],
+    'learnable_property': ['train_dataloader.dataset.learnable_property'],
 }
 
 
 def apply_cfg_options(cfg, options: dict | None):
     """Merge ``--cfg-options`` into ``cfg``; a top-level concept field also reaches every key that
-    the config file built from it (python configs resolve ``placeholder`` etc. at parse time)."""
+    the config file built from it (python configs resolve ``placeholder`` etc. at parse time). A
+    ``learnable_property`` is checked first, and also sets ViCo's ``model.object_mask`` (a style has no
+    object to mask) unless that is given too."""
     if not options:
         return cfg
+    if 'learnable_property' in options:
+        check_learnable_property(options['learnable_property'])
     cfg.merge_from_dict(options)
     for field, targets in CONCEPT_FIELDS.items():
         if field not in options:
@@ -35,6 +42,9 @@ def apply_cfg_options(cfg, options: dict | None):
                 continue
             if key in node and f'{target}' not in options:
                 node[key] = options[field]
+    follows = 'object_mask' in cfg.get('model', {}) and 'model.object_mask' not in options
+    if 'learnable_property' in options and follows:
+        cfg.model.object_mask = options['learnable_property'] == 'object'
     return cfg
 
 
@@ -159,6 +169,8 @@ def check_train_cfg(cfg) -> None:
     if 'batch_size' in loader and not _positive_int(loader.batch_size):
         raise ValueError(f'train_dataloader.batch_size={loader.batch_size!r}: give a positive integer '
                          '(--cfg-options train_dataloader.batch_size=1).')
+    if 'learnable_property' in (loader.get('dataset') or {}):  # a config file's value, before the Runner starts
+        check_learnable_property(loader.dataset.learnable_property)
     optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
     lr = optimizer.get('lr')
     if lr is not None and (not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):

@@ -3,14 +3,13 @@ import os
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from mmengine import Config
 from mmengine.optim import OptimWrapper
-from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmagic_vico.registry import MODELS
 
 from ..conftest import REPO
+from ..helpers.tiny_pipeline import stock_pipeline
 
 TI_TINY = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')
 
@@ -54,14 +53,7 @@ def test_learned_embeds_load_in_diffusers_and_reproduce_our_samples(ti_cfg, tiny
     path = ti.save_learned_embeds(str(tmp_path / 'learned_embeds.safetensors'))
     kwargs = dict(height=64, width=64, num_inference_steps=3, guidance_scale=7.5, num_images_per_prompt=2)
     ours = ti.infer(['a photo of S*', 'S* on the beach'], seed=4, show_progress=False, **kwargs)['samples']
-    pipe = StableDiffusionPipeline(
-        vae=AutoencoderKL.from_pretrained(tiny_path, subfolder='vae'),
-        text_encoder=CLIPTextModel.from_pretrained(tiny_path, subfolder='text_encoder'),
-        tokenizer=CLIPTokenizer.from_pretrained(tiny_path, subfolder='tokenizer'),
-        unet=UNet2DConditionModel.from_pretrained(tiny_path, subfolder='unet'),
-        scheduler=DDIMScheduler.from_pretrained(tiny_path, subfolder='scheduler'),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = stock_pipeline(tiny_path)
     pipe.load_textual_inversion(path)
     # diffusers expands 'S*' to its vectors only when tokenizer.tokenize keeps the case (transformers 5
     # lower-cases it), so the multi-vector prompt names every vector token, as diffusers' docs allow

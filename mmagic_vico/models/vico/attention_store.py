@@ -27,6 +27,8 @@ class ViCoAttentionStore:
     fast: bool = True
     #: persistent: the name of the last layer with image attention (where the reference stream may stop)
     last_layer: str | None = None
+    #: persistent: True: the image attention sees the reference's object patches (Otsu mask); False: all
+    object_mask: bool = True
     #: layer name -> (placeholder map, end-of-text map), each ``(R, N)``: last call's recordings.
     maps: dict = field(default_factory=dict)
     #: layer name -> ``(R, N)`` bool object mask of the last call.

@@ -23,7 +23,8 @@ DEFAULT_IMAGE_CROSS_LAYERS = (0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0)
 
 
 class ImageCrossAttentionBlock(nn.Module):
-    """Image cross-attention of the generation tokens to the masked reference tokens.
+    """Image cross-attention of the generation tokens to the masked reference tokens (every reference
+    token when the store's ``object_mask`` is off).
 
     A full transformer block of the layer's width (self-attention, cross-attention whose keys and
     values are the un-normalised reference tokens, GEGLU feed-forward): 20d^2 + 17d parameters,
@@ -43,7 +44,7 @@ class ImageCrossAttentionBlock(nn.Module):
         g = store.num_generated
         x, ref = hidden_states[:g], hidden_states[g:]
         placeholder_map, eot_map = store.maps[self.layer]
-        mask = otsu_mask(placeholder_map)
+        mask = otsu_mask(placeholder_map) if store.object_mask else torch.ones_like(placeholder_map, dtype=torch.bool)
         # gradient checkpointing runs the block again in the backward pass: same ops, kept once
         first = self.layer not in store.masks
         if first:

@@ -37,6 +37,9 @@ class ViCo(PersonalizedStableDiffusion):
     Args (besides :class:`PersonalizedStableDiffusion`'s):
         image_cross_layers: 16 flags over the UNet's text transformer layers in down -> mid -> up order.
         reg_loss_weight: lambda of the attention regulariser (paper Eq. 7).
+        object_mask: True: the image attention sees only the reference's object patches (Otsu's mask,
+            paper Sec. 3.3); False: every reference patch (an all-true mask), for a style, which covers
+            the whole picture rather than one object in it.
         fast_path: exact speed-ups on (shared reference stream, stopped after the last image attention
             layer, cached training latents, fused attention); False runs the straightforward path.
     """
@@ -47,13 +50,16 @@ class ViCo(PersonalizedStableDiffusion):
 
     def __init__(self, pretrained_model: str, placeholder: str = 'S*', initialize_token: str | None = None,
                  image_cross_layers=DEFAULT_IMAGE_CROSS_LAYERS, reg_loss_weight: float = 5e-4,
-                 fast_path: bool = True, gradient_checkpointing: bool = False, frozen_dtype: str | None = None,
-                 data_preprocessor=None, init_cfg=None):
+                 object_mask: bool = True, fast_path: bool = True, gradient_checkpointing: bool = False,
+                 frozen_dtype: str | None = None, data_preprocessor=None, init_cfg=None):
         if reg_loss_weight < 0:
             raise ValueError(f'reg_loss_weight={reg_loss_weight} must be >= 0 (the paper uses 5e-4).')
         self.image_cross_layers = [int(bool(f)) for f in image_cross_layers]
         self.reg_loss_weight = reg_loss_weight
-        self.store = ViCoAttentionStore()
+        if not isinstance(object_mask, bool):
+            raise ValueError(f'object_mask={object_mask!r} must be True (object concepts) or False (styles: the image '
+                             'attention sees every reference patch).')
+        self.store = ViCoAttentionStore(object_mask=object_mask)
         super().__init__(pretrained_model, placeholder, initialize_token, gradient_checkpointing=gradient_checkpointing,
                          frozen_dtype=frozen_dtype, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.use_fast_path(fast_path)
@@ -150,7 +156,8 @@ class ViCo(PersonalizedStableDiffusion):
 
     # ---------------------------------------------------------------- trained weights
     def weights_metadata(self) -> dict:
-        return super().weights_metadata() | dict(image_cross_layers=self.image_cross_layers)
+        return super().weights_metadata() | dict(image_cross_layers=self.image_cross_layers,
+                                                 object_mask=self.store.object_mask)
 
     def save_vico_weights(self, path: str) -> str:
         """Write the trainable parameters (image attention, placeholder) and their metadata (safetensors)."""

@@ -1,6 +1,9 @@
+import copy
+
 import pytest
 import torch
 from diffusers import UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor2_0
 
 from mmagic_vico.models.tiny_sd import SD15_UNET_CONFIG
 from mmagic_vico.models.vico import (DEFAULT_IMAGE_CROSS_LAYERS, ImageCrossAttentionBlock, ViCoAttentionStore,
@@ -80,3 +83,35 @@ def test_background_reference_tokens_get_zero_attention_weight(fast):
     with store.open(g, torch.zeros(g, dtype=torch.long), idx, idx, scale=0) as s:
         s.maps['layer'] = (ph_map, ph_map)
         torch.testing.assert_close(block(torch.cat([x, ref])), torch.cat([x, ref]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('fast', [True, False])
+def test_without_the_object_mask_the_image_attention_sees_every_reference_patch(fast):
+    torch.manual_seed(0)
+    store = ViCoAttentionStore(fast=fast, object_mask=False)
+    block = ImageCrossAttentionBlock(16, 8, store, 'layer')
+    block.image_cross_attention.attn2.set_processor(ImageCrossAttnProcessor(store))
+    g, n = 3, 12
+    x, ref = torch.randn(g, n, 16), torch.randn(1, n, 16)
+    ph_map = torch.tensor([[0.9] * 4 + [0.01] * 8])  # Otsu would keep patches 0..3 only
+
+    def run(reference, object_mask=False):
+        store.object_mask = object_mask
+        with store.open(g, torch.zeros(g, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+                        torch.zeros(1, dtype=torch.long)) as s:
+            s.maps['layer'] = (ph_map, ph_map)
+            return block(torch.cat([x, reference]))[:g]
+
+    out = run(ref)
+    assert store.masks['layer'].all() and store.masks['layer'].shape == (1, n)
+    # the same block with diffusers' own processor and no mask at all: plain attention over every patch
+    plain = copy.deepcopy(block.image_cross_attention)
+    plain.attn2.set_processor(AttnProcessor2_0())
+    torch.testing.assert_close(out, plain(x, encoder_hidden_states=ref.expand(g, -1, -1)), rtol=1e-5, atol=1e-5)
+    for i in range(n):  # each patch on its own, background ones included, moves the output
+        changed = ref.clone()
+        changed[:, i] += 1
+        assert (run(changed) - out).abs().max() > 1e-4, i
+    masked = run(ref, object_mask=True)
+    assert store.masks['layer'][0].tolist() == [True] * 4 + [False] * 8
+    assert (masked - out).abs().max() > 1e-4
