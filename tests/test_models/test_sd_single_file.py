@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from mmagic_vico.convert.compvis import convert_diffusers_to_compvis
@@ -98,3 +98,11 @@ def test_a_file_that_is_not_a_checkpoint_says_what_it_lacks(tiny_cfg, tiny_path,
         load_stable_diffusion(weights)
     with pytest.raises(FileNotFoundError, match='missing.ckpt'):
         load_stable_diffusion(str(tmp_path / 'missing.ckpt'))
+
+
+def test_a_file_of_other_widths_without_configs_is_refused_with_the_fix(tiny_file, tmp_path):
+    """The tiny model's heads and norm groups are not SD 1.x's: without the configs it carries, they are unknown."""
+    path = str(tmp_path / 'bare.safetensors')
+    save_file(load_file(tiny_file), path)  # the same tensors, no metadata
+    with pytest.raises(ValueError, match='text width 32 over 12 heads.*carries no config'):
+        load_stable_diffusion(path)
