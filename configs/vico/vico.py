@@ -15,6 +15,7 @@ model = dict(
     placeholder=placeholder,
     initialize_token=initialize_token,
     # one flag per text transformer layer, down(6) -> mid(1) -> up(9): image attention after ids 8, 10, 12, 14
+    # (the preset 'original'); 'mmagic': mmagic's port's layers, only to load weights trained with mmagic
     image_cross_layers=[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0],
     reg_loss_weight=5e-4,
     fast_path=True,  # exact speed-ups; False: the straightforward path (for comparison)
