@@ -35,8 +35,10 @@ def clip_tokenizer() -> CLIPTokenizer:
 
 
 def _part(state: dict, name: str) -> dict:
+    """One model's tensors in fp32, taken out of ``state`` (a half-precision file is not held twice)."""
     prefix = f'{name}.'
-    return {k[len(prefix):]: v.float() if v.is_floating_point() else v for k, v in state.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: v.float() if v.is_floating_point() else v
+            for k, v in ((k, state.pop(k)) for k in [k for k in state if k.startswith(prefix)])}
 
 
 def _load(model, state: dict, source: str, name: str, assign: bool):

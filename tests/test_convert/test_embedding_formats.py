@@ -4,10 +4,9 @@ import os
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import DDIMScheduler, StableDiffusionPipeline
 from mmengine import Config
 from safetensors.torch import load_file
-from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmagic_vico.registry import MODELS
 from tools.convert_weights import main as convert
@@ -19,13 +18,9 @@ KWARGS = dict(height=64, width=64, num_inference_steps=3, guidance_scale=7.5)
 
 
 def pipeline(tiny_path):
-    pipe = StableDiffusionPipeline(
-        vae=AutoencoderKL.from_pretrained(tiny_path, subfolder='vae'),
-        text_encoder=CLIPTextModel.from_pretrained(tiny_path, subfolder='text_encoder'),
-        tokenizer=CLIPTokenizer.from_pretrained(tiny_path, subfolder='tokenizer'),
-        unet=UNet2DConditionModel.from_pretrained(tiny_path, subfolder='unet'),
-        scheduler=DDIMScheduler.from_pretrained(tiny_path, subfolder='scheduler'),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline.from_pretrained(
+        tiny_path, scheduler=DDIMScheduler.from_pretrained(tiny_path, subfolder='scheduler'),
+        safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
