@@ -14,7 +14,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', help='method config (default: configs/vico/vico_tiny.py, or configs/vico/vico.py '
                    'with --pretrained-model)')
-    p.add_argument('--pretrained-model', help='Stable Diffusion 1.5: a local diffusers folder or a hub id')
+    p.add_argument('--pretrained-model', help='Stable Diffusion 1.5: a local diffusers folder, a single-file SD 1.x '
+                   'checkpoint (.safetensors / .ckpt) or a hub id')
     p.add_argument('--concepts', nargs='+', default=['data/vico'],
                    help='folders whose sub-folders are example concepts to pick (e.g. a DreamBench download)')
     p.add_argument('--work-dir', default=os.path.join('work_dirs', 'demo'), help='one folder per training run here')

@@ -18,6 +18,7 @@ model = dict(
     placeholder=placeholder,
     initialize_token=initialize_token,
     # one flag per text transformer layer, down(6) -> mid(1) -> up(9): image attention after ids 8, 10, 12, 14
+    # (the preset 'original'); 'mmagic': mmagic's port's layers, only to load weights trained with mmagic
     image_cross_layers=[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0],
     reg_loss_weight=5e-4,
     object_mask=True,  # the image attention sees the reference's object patches (Otsu); False: every patch

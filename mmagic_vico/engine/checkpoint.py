@@ -20,6 +20,7 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
+from mmagic_vico.convert.safe_load import refused_global
 from mmagic_vico.utils.atomic import atomic_write_bytes
 
 try:  # numpy >= 2
@@ -36,12 +37,6 @@ def mmengine_checkpoint_globals() -> list:
     return [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, *dtypes]
 
 
-def _refusal(err: Exception) -> str:
-    """The line of torch's weights-only error that says what was refused (not its advice to switch it off)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return next((line for line in lines if 'GLOBAL' in line or 'Unsupported' in line), lines[-1] if lines else '')
-
-
 def load_from_local_weights_only(filename: str, map_location=None) -> dict:
     """mmengine's local checkpoint loader, weights-only with an explicit allow-list and clear errors."""
     path = os.path.expanduser(filename)
@@ -54,7 +49,7 @@ def load_from_local_weights_only(filename: str, map_location=None) -> dict:
     except pickle.UnpicklingError as err:
         raise ValueError(f'checkpoint {filename!r} holds Python objects beyond tensors and plain data, and is not '
                          'loaded: unpickling them could run code. Only checkpoints written by tools/train.py load; '
-                         f'for weights, share the .safetensors export instead. ({_refusal(err)})') from err
+                         f'for weights, share the .safetensors export instead. ({refused_global(err)})') from err
     except (RuntimeError, EOFError, OSError) as err:
         reason = str(err).split('. ')[0]
         raise ValueError(f'checkpoint {filename!r} is truncated or not a PyTorch checkpoint ({reason}); '

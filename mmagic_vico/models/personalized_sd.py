@@ -20,11 +20,12 @@ from diffusers.utils.torch_utils import randn_tensor
 from mmengine.model import BaseModel
 from tqdm.auto import tqdm
 
+from mmagic_vico.convert.embedding import convert_embedding_to_a1111
 from .aesthetic_gradients import aesthetic_text_context, load_aesthetic_embedding
 from .data_preprocessor import ViCoDataPreprocessor
 from .sd_loading import load_stable_diffusion
 from .token_embedding import add_placeholder, placeholder_tokens
-from .weights import atomic_save_safetensors, load_weights_file, save_weights_file
+from .weights import atomic_save_safetensors, check_weights, read_weights_file, save_weights_file
 
 HALF_DTYPES = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16, 'float16': torch.float16}
 
@@ -360,15 +361,23 @@ class PersonalizedStableDiffusion(BaseModel):
         """Write the trainable parameters and their metadata to a safetensors file."""
         return save_weights_file(path, self.trainable_state_dict(), self.weights_metadata())
 
+    def read_weights(self, path: str) -> tuple:
+        """``(state, metadata it was made with)`` of a file of :meth:`save_weights`."""
+        return read_weights_file(path)
+
     def load_weights(self, path: str) -> None:
         """Load a file of :meth:`save_weights`, checking keys, shapes and what it was made for."""
-        state = load_weights_file(path, self.trainable_state_dict(), self.weights_metadata())
-        self.load_state_dict(state, strict=False)
+        state, saved = self.read_weights(path)
+        self.load_state_dict(check_weights(path, state, saved, self.trainable_state_dict(), self.weights_metadata()),
+                             strict=False)
 
     def export_extras(self, folder: str) -> None:
-        """Files for other tools, written beside the weights: the placeholder for diffusers."""
+        """Files for other tools, written beside the weights: the placeholder for diffusers, and for
+        AUTOMATIC1111's WebUI and ComfyUI."""
         if self.placeholder is not None:
             self.save_learned_embeds(os.path.join(folder, 'learned_embeds.safetensors'))
+            atomic_save_safetensors(os.path.join(folder, 'embedding_a1111.safetensors'),
+                                    convert_embedding_to_a1111(self.trainable_state_dict()), {'format': 'pt'})
 
     def save_learned_embeds(self, path: str) -> str:
         """The placeholder's embedding as ``{placeholder: (768,)}`` (``(n, 768)`` for n vectors)

@@ -1,9 +1,12 @@
-"""Loading the frozen Stable Diffusion components from one diffusers-layout folder or hub id."""
+"""Loading the frozen Stable Diffusion components from one diffusers-layout folder or hub id, or from a
+single-file SD 1.x checkpoint (``.safetensors`` / ``.ckpt``, the CompVis layout)."""
 import os
 
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from mmagic_vico.convert.checkpoint_file import is_checkpoint_file
+from .sd_single_file import load_single_file_sd
 from .tiny_sd import ensure_tiny_sd
 
 SUBFOLDERS = ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler')
@@ -13,14 +16,15 @@ def resolve_pretrained(pretrained_model: str) -> str:
     """Check a local folder's layout (building the embedded tiny model if it is the one missing)."""
     if not isinstance(pretrained_model, str) or not pretrained_model:
         raise ValueError(f'pretrained_model={pretrained_model!r}: give a hub id such as '
-                         '"stable-diffusion-v1-5/stable-diffusion-v1-5" or a local folder in the diffusers layout.')
+                         '"stable-diffusion-v1-5/stable-diffusion-v1-5", a local folder in the diffusers layout or a '
+                         'single-file SD 1.x checkpoint (.safetensors / .ckpt).')
     ensure_tiny_sd(pretrained_model)
     looks_local = os.path.isabs(pretrained_model) or pretrained_model.startswith('.') or os.path.exists(pretrained_model)
     if looks_local:
         if not os.path.isdir(pretrained_model):
             raise FileNotFoundError(f'pretrained_model={pretrained_model!r} is not a folder. Give a local folder in '
                                     'the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, '
-                                    'scheduler/) or a hub id.')
+                                    'scheduler/), a single-file SD 1.x checkpoint (.safetensors / .ckpt) or a hub id.')
         missing = [s for s in SUBFOLDERS if not os.path.isdir(os.path.join(pretrained_model, s))]
         if missing:
             raise FileNotFoundError(f'pretrained_model={pretrained_model!r} lacks {missing}: a Stable Diffusion folder '
@@ -31,6 +35,8 @@ def resolve_pretrained(pretrained_model: str) -> str:
 
 def load_stable_diffusion(pretrained_model: str) -> dict:
     """Load tokenizer, text encoder, VAE, UNet (frozen, eval mode) and the scheduler config."""
+    if is_checkpoint_file(pretrained_model):
+        return _frozen(load_single_file_sd(pretrained_model))
     path = resolve_pretrained(pretrained_model)
     try:
         parts = dict(
@@ -47,6 +53,10 @@ def load_stable_diffusion(pretrained_model: str) -> dict:
             'Download the model where you have network (huggingface-cli download '
             'stable-diffusion-v1-5/stable-diffusion-v1-5 --local-dir /path/to/sd15) and pass the folder: '
             '--cfg-options model.pretrained_model=/path/to/sd15') from err
+    return _frozen(parts)
+
+
+def _frozen(parts: dict) -> dict:
     for name in ('text_encoder', 'vae', 'unet'):
         parts[name].requires_grad_(False).eval()
     return parts

@@ -39,7 +39,8 @@ def refuse_pickle(path: str, what: str = 'weights file') -> None:
         raise ValueError(f'{what} {path!r} is a PyTorch pickle (torch.save / .pth / .bin), not safetensors. It is not '
                          'opened, because loading a pickle can run any code it holds. Give the .safetensors file '
                          'written by training (<method>_weights.safetensors in the work dir); a training checkpoint '
-                         'iter_N.pth is resumed with tools/train.py CONFIG --resume iter_N.pth.')
+                         'iter_N.pth is resumed with tools/train.py CONFIG --resume iter_N.pth; weights of other tools '
+                         '(the ViCo authors\' .pt, mmagic\'s .pth) convert with tools/convert_weights.py.')
 
 
 def read_safetensors(path: str, what: str = 'weights file') -> tuple:
@@ -61,15 +62,20 @@ def non_finite(state: dict) -> list:
     return [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
 
 
-def load_weights_file(path: str, expected: dict, metadata: dict) -> dict:
-    """Read trained weights and check them against the model's trainable ``expected`` state and metadata."""
+def read_weights_file(path: str) -> tuple:
+    """``(state, metadata)`` of a trained-weights file of this project."""
     state, meta = read_safetensors(path)
     if meta.get('format') != FORMAT:
         raise ValueError(f'{path} is not a trained-weights file of this project (its metadata has no format '
                          f'{FORMAT!r}; keys {sorted(state)[:3]}). learned_embeds.safetensors is for diffusers\' '
                          'load_textual_inversion: give the <method>_weights.safetensors of the same work dir '
                          '(e.g. vico_weights.safetensors).')
-    saved = {k: json.loads(v) for k, v in meta.items() if k != 'format'}
+    return state, {k: json.loads(v) for k, v in meta.items() if k != 'format'}
+
+
+def check_weights(path: str, state: dict, saved: dict, expected: dict, metadata: dict) -> dict:
+    """Check read weights (``saved``: the metadata they were made with) against the model's trainable
+    ``expected`` state and ``metadata``; returns them in the model's dtypes."""
     for key in sorted(set(saved) & set(metadata) - {'pretrained_model', 'initialize_token'}):
         if saved[key] != json.loads(json.dumps(metadata[key])):
             fix = (f'use the config of {saved[key]} (e.g. configs/<method>/<method>.py)' if key == 'method' else

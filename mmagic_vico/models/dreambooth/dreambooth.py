@@ -8,6 +8,7 @@ import torch
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_folder
 from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
+from ..sd_single_file import save_single_file_sd
 
 
 @MODELS.register_module()
@@ -68,3 +69,9 @@ class DreamBooth(PersonalizedStableDiffusion):
             if self.train_text_encoder:
                 self.text_encoder.save_pretrained(os.path.join(tmp, 'text_encoder'))
         return folder
+
+    def save_single_file(self, path: str) -> str:
+        """The fine-tuned UNet (and text encoder) with the frozen VAE (and text encoder) as one CompVis-layout
+        SD 1.x safetensors file: a checkpoint for A1111, ComfyUI, diffusers' ``from_single_file``, or
+        ``pretrained_model`` here."""
+        return save_single_file_sd(path, self.unet, self.vae, self.text_encoder, self.scheduler_config)

@@ -2,8 +2,10 @@
 only low-rank adapters on the UNet's attention projections train; the rest stays frozen."""
 import os
 
+from mmagic_vico.convert.lora import convert_lora_to_kohya
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_write
+from ..weights import atomic_save_safetensors
 from .dreambooth import DreamBooth
 
 
@@ -33,11 +35,19 @@ class DreamBoothLoRA(DreamBooth):
         self.save_lora_weights(folder)
 
     def save_lora_weights(self, folder: str) -> str:
-        """``pytorch_lora_weights.safetensors``, the file diffusers' ``load_lora_weights`` reads."""
+        """``pytorch_lora_weights.safetensors``, the file diffusers' ``load_lora_weights`` reads, and beside it
+        ``kohya_lora.safetensors``, the same adapters in the kohya layout (A1111, ComfyUI)."""
         from diffusers import StableDiffusionPipeline
         from diffusers.utils import convert_state_dict_to_diffusers
         from peft.utils import get_peft_model_state_dict
         layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
-        return atomic_write(os.path.join(folder, 'pytorch_lora_weights.safetensors'), lambda tmp: (
+        path = atomic_write(os.path.join(folder, 'pytorch_lora_weights.safetensors'), lambda tmp: (
             StableDiffusionPipeline.save_lora_weights(os.path.dirname(tmp), unet_lora_layers=layers,
                                                       weight_name=os.path.basename(tmp), safe_serialization=True)))
+        kohya = convert_lora_to_kohya({f'unet.{k}': v for k, v in layers.items()})
+        atomic_save_safetensors(os.path.join(folder, 'kohya_lora.safetensors'), kohya, {'format': 'pt'})
+        return path
+
+    def save_single_file(self, path: str) -> str:
+        raise ValueError('DreamBooth-LoRA exports its adapters, not a whole model: kohya_lora.safetensors (A1111, '
+                         'ComfyUI) and pytorch_lora_weights.safetensors (diffusers), on the unchanged base model.')

@@ -6,6 +6,7 @@ the text transformer block of each chosen layer (so ``Transformer2DModel`` runs 
 processor. No diffusers forward is copied or replaced.
 """
 import torch
+from diffusers import Transformer2DModel
 from diffusers.models.attention import BasicTransformerBlock
 from torch import nn
 
@@ -20,6 +21,11 @@ from .object_mask import otsu_mask
 #: image attention after ids 8, 10, 12, 14, i.e. up_blocks.1.attentions.1, up_blocks.2.attentions.0,
 #: up_blocks.2.attentions.2 and up_blocks.3.attentions.1, as in the authors' code.
 DEFAULT_IMAGE_CROSS_LAYERS = (0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0)
+#: Placements ``image_cross_layers`` may name. 'mmagic': mmagic's port reads the same flags in
+#: ``named_modules()`` order (down, up, mid), which puts the image attention one layer later in each up
+#: block (up_blocks.1.attentions.2, 2.1, 3.0, 3.2; spec, "mmagic port deviations"): only for weights
+#: trained with mmagic.
+IMAGE_CROSS_PRESETS = ('original', 'mmagic')
 
 
 class ImageCrossAttentionBlock(nn.Module):
@@ -72,6 +78,25 @@ def text_transformer_layers(unet) -> list:
     groups += [(f'up_blocks.{i}', b) for i, b in enumerate(unet.up_blocks)]
     return [(f'{prefix}.attentions.{j}', layer) for prefix, block in groups
             for j, layer in enumerate(getattr(block, 'attentions', None) or [])]
+
+
+def check_image_cross_preset(image_cross_layers) -> None:
+    if isinstance(image_cross_layers, str) and image_cross_layers not in IMAGE_CROSS_PRESETS:
+        raise ValueError(f'image_cross_layers={image_cross_layers!r}: give 16 flags (down -> mid -> up) or a preset, '
+                         f'one of {IMAGE_CROSS_PRESETS}.')
+
+
+def image_cross_flags(unet, image_cross_layers) -> list:
+    """The 0/1 flag per text transformer layer (down -> mid -> up) of a flag list or a preset name."""
+    if not isinstance(image_cross_layers, str):
+        return [int(bool(f)) for f in image_cross_layers]
+    check_image_cross_preset(image_cross_layers)
+    ours = [name for name, _ in text_transformer_layers(unet)]
+    if image_cross_layers == 'original':
+        return list(DEFAULT_IMAGE_CROSS_LAYERS)
+    iteration_order = [name for name, module in unet.named_modules() if isinstance(module, Transformer2DModel)]
+    chosen = {name for name, flag in zip(iteration_order, DEFAULT_IMAGE_CROSS_LAYERS) if flag}
+    return [int(name in chosen) for name in ours]
 
 
 def inject_image_cross_attention(unet, image_cross_layers, store: ViCoAttentionStore) -> list:

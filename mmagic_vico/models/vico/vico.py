@@ -13,7 +13,9 @@ from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.image import to_rgb
 from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
 from .attention_store import ViCoAttentionStore
-from .image_cross_attention import DEFAULT_IMAGE_CROSS_LAYERS, inject_image_cross_attention, set_attention_path
+from .image_cross_attention import (DEFAULT_IMAGE_CROSS_LAYERS, IMAGE_CROSS_PRESETS, check_image_cross_preset,
+                                    image_cross_flags, inject_image_cross_attention, set_attention_path,
+                                    text_transformer_layers)
 
 #: Substrings of the names of all trainable parameters (optimizer groups, saving, loading, tests).
 TRAINABLE_MARKERS = ('image_cross_attention', 'trainable_embeddings')
@@ -35,7 +37,9 @@ class ViCo(PersonalizedStableDiffusion):
     """ViCo on a frozen Stable Diffusion 1.x (the placeholder and the image attention train).
 
     Args (besides :class:`PersonalizedStableDiffusion`'s):
-        image_cross_layers: 16 flags over the UNet's text transformer layers in down -> mid -> up order.
+        image_cross_layers: 16 flags over the UNet's text transformer layers in down -> mid -> up order, or a
+            preset: ``'original'`` (the authors' layers, the default flags) or ``'mmagic'`` (mmagic's port's
+            layers, to load weights trained with mmagic).
         reg_loss_weight: lambda of the attention regulariser (paper Eq. 7).
         object_mask: True: the image attention sees only the reference's object patches (Otsu's mask,
             paper Sec. 3.3); False: every reference patch (an all-true mask), for a style, which covers
@@ -54,7 +58,8 @@ class ViCo(PersonalizedStableDiffusion):
                  frozen_dtype: str | None = None, data_preprocessor=None, init_cfg=None):
         if reg_loss_weight < 0:
             raise ValueError(f'reg_loss_weight={reg_loss_weight} must be >= 0 (the paper uses 5e-4).')
-        self.image_cross_layers = [int(bool(f)) for f in image_cross_layers]
+        check_image_cross_preset(image_cross_layers)
+        self.image_cross_layers = image_cross_layers  # flags once the UNet is loaded (build_method)
         self.reg_loss_weight = reg_loss_weight
         if not isinstance(object_mask, bool):
             raise ValueError(f'object_mask={object_mask!r} must be True (object concepts) or False (styles: the image '
@@ -65,6 +70,7 @@ class ViCo(PersonalizedStableDiffusion):
         self.use_fast_path(fast_path)
 
     def build_method(self) -> None:
+        self.image_cross_layers = image_cross_flags(self.unet, self.image_cross_layers)
         self.image_cross_layer_names = inject_image_cross_attention(self.unet, self.image_cross_layers, self.store)
 
     def use_fast_path(self, fast: bool = True) -> None:
@@ -158,6 +164,21 @@ class ViCo(PersonalizedStableDiffusion):
     def weights_metadata(self) -> dict:
         return super().weights_metadata() | dict(image_cross_layers=self.image_cross_layers,
                                                  object_mask=self.store.object_mask)
+
+    def read_weights(self, path: str) -> tuple:
+        """As the base, and weights made for another placement of the image attention are refused with the
+        preset that builds it (``image_cross_layers='mmagic'`` for mmagic's)."""
+        state, saved = super().read_weights(path)
+        made_for = saved.get('image_cross_layers')
+        if made_for is not None and list(made_for) != self.image_cross_layers:
+            preset = next((p for p in IMAGE_CROSS_PRESETS if image_cross_flags(self.unet, p) == list(made_for)), None)
+            fix = (f"image_cross_layers='{preset}' (--cfg-options model.image_cross_layers={preset})" if preset else
+                   f'image_cross_layers={list(made_for)}')
+            theirs = [name for (name, _), flag in zip(text_transformer_layers(self.unet), made_for) if flag]
+            raise ValueError(f'{path} has its image attention at {theirs}'
+                             f'{f" (the {preset!r} placement)" if preset else ""}, this model at '
+                             f'{self.image_cross_layer_names}; it loads only into a model built with {fix}.')
+        return state, saved
 
     def save_vico_weights(self, path: str) -> str:
         """Write the trainable parameters (image attention, placeholder) and their metadata (safetensors)."""
