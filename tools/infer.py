@@ -14,6 +14,7 @@ from mmagic_vico.utils import register_all_modules
 from mmagic_vico.utils.cli import add_sampling_args
 from mmagic_vico.utils.config import load_config, work_dir_of
 from mmagic_vico.utils.image import list_images, make_grid
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 
 def parse_args(argv=None):
@@ -35,11 +36,13 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys, e.g. '
                    'model.pretrained_model=/path/to/sd15')
+    add_verbose_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    setup_logging(args.verbose)
     register_all_modules()
     cfg = load_config(args.config, args.cfg_options)
     work_dir = work_dir_of(cfg, args.config)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from mmengine import Config
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
 from mmagic_vico.engine.hooks import unwrap
+from mmagic_vico.engine.runner import QuietRunner
 from mmagic_vico.models.weights import read_safetensors
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import register_all_modules
@@ -174,7 +174,7 @@ class DemoSession:
 
             def work():
                 try:
-                    runner = Runner.from_cfg(cfg)
+                    runner = QuietRunner.from_cfg(cfg)
                     runner.register_hook(ProgressHook(reports.put, self._stop))
                     runner.train()
                     result['model'] = unwrap(runner.model).eval()
