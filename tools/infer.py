@@ -76,8 +76,8 @@ def main(argv=None):
     for i, image in enumerate(out):
         image.save(os.path.join(out_dir, f'{i // args.num_images:02d}_{i % args.num_images:02d}.png'))
     grid = os.path.join(out_dir, 'grid.png')
-    make_grid(out, args.num_images).save(grid)
-    print(f'wrote {len(out)} samples and {grid} (rows: prompts, columns: images)')
+    make_grid(out, args.num_images, captions=prompts).save(grid)
+    print(f'wrote {len(out)} samples and {grid} (a row per prompt, written under it)')
     return out
 
 
