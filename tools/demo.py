@@ -31,13 +31,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from mmagic_vico.demo.app import THEME, build_app
+    from mmagic_vico.demo.app import CSS, THEME, build_app
     from mmagic_vico.demo.session import DemoSession
     config = args.config or os.path.join('configs', 'vico', 'vico.py' if args.pretrained_model else 'vico_tiny.py')
     options = {'model.pretrained_model': args.pretrained_model} if args.pretrained_model else None
     session = DemoSession(config, options, work_root=args.work_dir, device=args.device)
     app = build_app(session, args.concepts, args.preview_steps)
-    app.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=THEME, quiet=True,
+    app.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=THEME, css=CSS, quiet=True,
                        allowed_paths=[os.path.abspath(c) for c in args.concepts] + [session.work_root],
                        prevent_thread_lock=True)  # quiet: no hint about share links, which do not apply here
     print(f'* Running on local URL:  {app.local_url}  (Ctrl+C stops the demo)', flush=True)
