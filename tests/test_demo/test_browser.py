@@ -10,16 +10,14 @@ import glob
 import importlib.util
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
 from ..conftest import DREAMBENCH, NO_DREAMBENCH, REPO
+from ..helpers.demo_server import free_port, serving
 from ..helpers.scratch_repo import make_scratch_repo, scratch_env
 
 CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
@@ -43,42 +41,15 @@ def require_browser():
         pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def demo_url(tmp_path, tiny_path):
-    port = free_port()
     repo = make_scratch_repo(str(tmp_path))
     empty = tmp_path / 'no_examples'  # no example concept: the photos box starts empty, for the upload
     empty.mkdir()
-    log = open(tmp_path / 'demo.log', 'w')
-    proc = subprocess.Popen([sys.executable, 'tools/demo.py', '--port', str(port), '--concepts', str(empty),
-                             '--preview-steps', '2'], cwd=repo, stdout=log, stderr=subprocess.STDOUT,
-                            env=scratch_env(repo))
-    url = f'http://127.0.0.1:{port}/'
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).read(1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.flush()
-                    raise AssertionError(f'the demo did not start:\n{(tmp_path / "demo.log").read_text()[-3000:]}')
-                time.sleep(0.5)
+    args = [sys.executable, 'tools/demo.py', '--port', str(free_port()), '--concepts', str(empty),
+            '--preview-steps', '2']
+    with serving(args, repo, scratch_env(repo), str(tmp_path / 'demo.log')) as url:
         yield url, tmp_path, os.path.join(repo, 'work_dirs', 'demo')
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_upload_train_generate_and_load_in_chromium(demo_url):
