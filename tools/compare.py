@@ -20,6 +20,7 @@ from mmengine import DictAction
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 
 def parse_args(argv=None):
@@ -30,6 +31,7 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', default=os.path.join('work_dirs', 'compare'))
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='applied to every method\'s config, e.g. model.pretrained_model=/data/sd15')
+    add_verbose_flag(p)
     args = p.parse_args(argv)
     for spec in args.method:
         if len(spec) not in (2, 3):
@@ -45,6 +47,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    setup_logging(args.verbose)
     configs = [load_config(config, args.cfg_options) for _, config, *_ in args.method]  # typos fail before any work
     evaluator = build_evaluator(args)
     reports = {}

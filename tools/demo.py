@@ -9,6 +9,8 @@ import os
 
 os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # no calls home from an offline machine
 
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging  # noqa: E402
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -21,21 +23,26 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', default=os.path.join('work_dirs', 'demo'), help='one folder per training run here')
     p.add_argument('--preview-steps', type=int, help='sampling steps of the live previews (default: the config\'s)')
     p.add_argument('--host', default='127.0.0.1', help='0.0.0.0 to serve other machines')
-    p.add_argument('--port', type=int, default=7860)
+    p.add_argument('--port', type=int, help='default: 7860 or the next free one (GRADIO_SERVER_PORT moves the start)')
     p.add_argument('--device', help='generation device (default: cuda if available)')
+    add_verbose_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmagic_vico.demo.app import THEME, build_app
+    setup_logging(args.verbose)
+    from mmagic_vico.demo.app import CSS, THEME, build_app
     from mmagic_vico.demo.session import DemoSession
     config = args.config or os.path.join('configs', 'vico', 'vico.py' if args.pretrained_model else 'vico_tiny.py')
     options = {'model.pretrained_model': args.pretrained_model} if args.pretrained_model else None
     session = DemoSession(config, options, work_root=args.work_dir, device=args.device)
     app = build_app(session, args.concepts, args.preview_steps)
-    app.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=THEME,
-                       allowed_paths=[os.path.abspath(c) for c in args.concepts] + [session.work_root])
+    app.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=THEME, css=CSS, quiet=True,
+                       allowed_paths=[os.path.abspath(c) for c in args.concepts] + [session.work_root],
+                       prevent_thread_lock=True)  # quiet: no hint about share links, which do not apply here
+    print(f'* Running on local URL:  {app.local_url}  (Ctrl+C stops the demo)', flush=True)
+    app.block_thread()
 
 
 if __name__ == '__main__':

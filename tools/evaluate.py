@@ -16,6 +16,7 @@ from mmengine import DictAction
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 
 def parse_args(argv=None):
@@ -25,11 +26,13 @@ def parse_args(argv=None):
     add_protocol_args(p)
     p.add_argument('--out-dir', default=os.path.join('work_dirs', 'evaluation'))
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_verbose_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    setup_logging(args.verbose)
     cfg = load_config(args.config, args.cfg_options)  # a typo fails here, before the scorers load
     evaluator = build_evaluator(args)
     report = evaluator.evaluate(cfg.model, args.subjects, args.out_dir, args.weights, **sampling(args))

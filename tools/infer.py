@@ -15,6 +15,7 @@ from mmagic_vico.utils import register_all_modules
 from mmagic_vico.utils.cli import add_sampling_args
 from mmagic_vico.utils.config import load_config, work_dir_of
 from mmagic_vico.utils.image import list_images, make_grid
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 
 def parse_args(argv=None):
@@ -37,11 +38,13 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys, e.g. '
                    'model.pretrained_model=/path/to/sd15')
+    add_verbose_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    setup_logging(args.verbose)
     register_all_modules()
     cfg = load_config(args.config, args.cfg_options)
     work_dir = work_dir_of(cfg, args.config)
@@ -76,8 +79,8 @@ def main(argv=None):
     for i, image in enumerate(out):
         image.save(os.path.join(out_dir, f'{i // args.num_images:02d}_{i % args.num_images:02d}.png'))
     grid = os.path.join(out_dir, 'grid.png')
-    make_grid(out, args.num_images).save(grid)
-    print(f'wrote {len(out)} samples of {prompts} and {grid} (rows: prompts, columns: images)')
+    make_grid(out, args.num_images, captions=prompts).save(grid)
+    print(f'wrote {len(out)} samples of {prompts} and {grid} (a row per prompt, written under it)')
     return out
 
 

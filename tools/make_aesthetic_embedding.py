@@ -9,6 +9,7 @@ import os
 
 from mmagic_vico.models.aesthetic_gradients import make_aesthetic_embedding
 from mmagic_vico.models.tiny_sd import build_tiny_clip, ensure_tiny_sd
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 TINY_SD = os.path.join('data', 'tiny_sd15')
 TINY_CLIP = os.path.join('data', 'tiny_clip')
@@ -21,7 +22,9 @@ def main(argv=None):
     parser.add_argument('--clip', default=TINY_CLIP, help='local CLIP folder (transformers layout); default: the '
                         'embedded tiny CLIP matching the tiny SD (built on first use)')
     parser.add_argument('--batch-size', type=int, default=16)
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
+    setup_logging(args.verbose)
     if args.clip == TINY_CLIP and not os.path.isdir(TINY_CLIP):
         ensure_tiny_sd(TINY_SD)
         build_tiny_clip(TINY_CLIP, TINY_SD)

@@ -10,11 +10,11 @@ import os
 
 import torch
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
-from mmagic_vico.engine import amp_optim_wrapper
+from mmagic_vico.engine import QuietRunner, amp_optim_wrapper
 from mmagic_vico.utils import register_all_modules
 from mmagic_vico.utils.config import check_train_cfg, load_config, work_dir_of
+from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 
 def parse_args(argv=None):
@@ -28,6 +28,7 @@ def parse_args(argv=None):
                         help='override config keys, e.g. concept_dir=NAME model.pretrained_model=PATH')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -81,9 +82,10 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    setup_logging(args.verbose)
     register_all_modules()
     cfg = build_cfg(args)
-    runner = Runner.from_cfg(cfg)
+    runner = QuietRunner.from_cfg(cfg)
     runner.train()
 
 

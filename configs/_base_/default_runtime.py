@@ -13,14 +13,15 @@ optim_wrapper = dict(
     constructor='FrozenBaseOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-2))
 
-# Every `interval` iterations and at the end: a checkpoint (trainable parameters + optimizer), the
-# exported weights, and a sample grid of fixed prompts ({} is the placeholder). A NaN / infinite loss
-# stops training with the last good weights exported (nonfinite_loss).
+# Every `interval` iterations and at the end: a checkpoint (trainable parameters + optimizer; the lr is
+# constant, so no parameter scheduler to save), the exported weights, and a sample grid of fixed prompts
+# ({} is the placeholder). A NaN / infinite loss stops training with the last good weights exported.
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=3),
+    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=3,
+                    save_param_scheduler=False),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     export=dict(type='ExportWeightsHook', interval=100),
     sample_grid=dict(type='SampleGridHook', interval=100, num_images=2, num_inference_steps=50,

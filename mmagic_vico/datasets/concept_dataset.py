@@ -132,6 +132,11 @@ class ViCoConceptDataset(Dataset):
                           'every step, which slows training; downscale them (e.g. to 1024 px).')
         return good
 
+    @property
+    def metainfo(self) -> dict:
+        """What the concept is (mmengine hands it to the visualizer as ``dataset_meta``)."""
+        return dict(folder=self.folder, placeholder=self.placeholder, images=list(self.images))
+
     def __len__(self) -> int:
         return len(self.images)
 

@@ -1,6 +1,8 @@
 """The Gradio page of the demo: concept photos -> training with live progress and previews -> a gallery
 of generated images; or trained weights loaded from a file. The work is :class:`DemoSession`'s."""
 import contextlib
+import html
+import logging
 import os
 import warnings
 
@@ -10,8 +12,27 @@ from mmagic_vico.datasets.learnable_property import EXAMPLE_PROMPTS
 from mmagic_vico.utils.image import list_images
 from .session import RECOMMENDED_PHOTOS, DemoSession
 
-#: Errors that are the user's to fix: shown in the page (a bare traceback stays in the terminal).
+#: Errors that are the user's to fix: a toast in the page and one line in the terminal; the panels keep
+#: what they showed (a bug's traceback still goes to the terminal).
 USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, KeyError)
+logger = logging.getLogger(__name__)
+
+#: Long paths and names in the status lines wrap instead of overflowing (given to ``launch(css=...)``).
+CSS = '#train-status code, #load-status code { overflow-wrap: anywhere; word-break: break-all; }'
+
+
+def refuse(action: str, err: Exception) -> dict:
+    """Show a user error as a toast (literally: ``<sks>`` stays text), log it as one line, and leave the
+    outputs as they were (the returned ``gr.skip()``)."""
+    logger.warning(f'{action}: {err}')
+    gr.Warning(html.escape(str(err)), title=action, duration=None)
+    return gr.skip()
+
+
+def display_path(path: str) -> str:
+    """``path`` relative to the working directory when it is inside it (no machine path in the page)."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return path if relative.startswith('..') else relative
 
 
 def example_concepts(roots) -> dict:
@@ -40,7 +61,7 @@ def warnings_to_page():
         yield
     for w in caught:
         if issubclass(w.category, UserWarning):
-            gr.Warning(str(w.message))
+            gr.Warning(html.escape(str(w.message)))
 
 
 def _paths(files) -> list:
@@ -53,7 +74,7 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
     lo, hi = RECOMMENDED_PHOTOS
     model_name = session.cfg.model.get('pretrained_model')
     if model_name and os.path.isdir(model_name):
-        model_name = os.path.normpath(model_name)
+        model_name = display_path(os.path.normpath(model_name))
 
     def pick(name):
         return concepts.get(name) or None
@@ -73,14 +94,16 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
             except StopIteration:
                 return
             except USER_ERRORS as err:
-                raise gr.Error(f'Training failed: {err}') from err
+                yield (refuse('Training failed', err),) * 3
+                return
             if report.loss is not None:
                 losses.append(report.loss)
             preview = report.preview or preview
             if report.weights:
                 state = 'stopped' if report.stopped else 'finished'
                 status = (f'**Training {state}** after {report.step} of {report.total} steps. Weights: '
-                          f'`{report.weights}`. Now write prompts with `{placeholder}` and press *Generate*.')
+                          f'`{display_path(report.weights)}`. Now write prompts with `{placeholder}` and press '
+                          '*Generate*.')
                 yield status, preview, report.weights
                 return
             progress((report.step, report.total), desc='training', unit='steps')
@@ -92,13 +115,13 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
         return 'Stopping after the current step...'
 
     def load(weights, files):
-        if not weights:
-            raise gr.Error('Choose a .safetensors file of trained weights first.')
         try:
+            if not weights:
+                raise ValueError('Choose a .safetensors file of trained weights first.')
             with warnings_to_page():
                 model = session.load(_paths([weights])[0], _paths(files) or None)
         except USER_ERRORS as err:
-            raise gr.Error(f'Could not load the weights: {err}') from err
+            return refuse('Could not load the weights', err)
         return (f'**Loaded** {model.method_name} weights for `{model.placeholder}`; write prompts with it and '
                 'press *Generate*.')
 
@@ -109,7 +132,7 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
                 images = session.generate(lines, int(num_images), int(steps), float(guidance), int(seed),
                                           reference or None)
         except USER_ERRORS as err:
-            raise gr.Error(str(err)) from err
+            return refuse('Could not generate', err)
         return [(image, lines[i // int(num_images)]) for i, image in enumerate(images)]  # captioned by prompt
 
     with gr.Blocks(title='mmagic_vico demo') as app:
@@ -124,8 +147,8 @@ def build_app(session: DemoSession, concept_roots=('data/vico',), preview_steps:
                                       info='or upload your own photos below', elem_id='example-concept')
                 photos = gr.File(value=pick(default), file_count='multiple', file_types=['image'],
                                  label=f'Concept photos ({lo}-{hi})', elem_id='concept-photos')
-                gallery_in = gr.Gallery(value=pick(default), label='The photos', columns=4, height=200,
-                                        elem_id='concept-gallery')
+                gallery_in = gr.Gallery(value=pick(default), label='The photos', columns=4, height='auto',
+                                        object_fit='contain', elem_id='concept-gallery')
             with gr.Column():
                 gr.Markdown('### 2. Train')
                 with gr.Row():

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from mmengine import Config
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
 from mmagic_vico.engine.hooks import unwrap
+from mmagic_vico.engine.runner import QuietRunner
 from mmagic_vico.models.weights import read_safetensors
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import register_all_modules
@@ -170,49 +170,61 @@ class DemoSession:
               preview_prompt: str = 'a photo of {}', preview_steps: int | None = None, timeout: float = 0.5,
               learnable_property: str | None = None):
         """Train on ``photos``; yields :class:`TrainProgress` reports as they come (the last one carries
-        the weights file). Errors of the run are raised here. The trained model is kept for
-        :meth:`generate`."""
+        the weights file). Errors of the run are raised here; a run that fails before its first step
+        leaves no folder behind. The trained model is kept for :meth:`generate`."""
         self._acquire()
         try:
             run = self._new_run(list(photos))
-            cfg = self.train_cfg(run, placeholder, initialize_token, int(steps), int(preview_every), preview_prompt,
-                                 preview_steps, learnable_property)
-            reports, result = queue.Queue(), {}
-            self._stop.clear()
-
-            def work():
-                try:
-                    runner = Runner.from_cfg(cfg)
-                    runner.register_hook(ProgressHook(reports.put, self._stop))
-                    runner.train()
-                    result['model'] = unwrap(runner.model).eval()
-                except BaseException as err:  # handed to the caller's thread
-                    result['error'] = err
-                finally:
-                    reports.put(None)
-
-            thread = threading.Thread(target=work, name='mmagic_vico-demo-train', daemon=True)
-            thread.start()
-            last = TrainProgress(0, int(steps))
-            while True:
-                try:
-                    report = reports.get(timeout=timeout)
-                except queue.Empty:
-                    continue
-                if report is None:
-                    break
-                last = report
-                yield report
-            thread.join()
-            if 'error' in result:
-                raise result['error']
-            model = result['model']
-            self.model, self.photos = model, list_images(os.path.join(run, 'concept'))
-            self.weights = os.path.join(cfg.work_dir, f'{model.weights_name}.safetensors')
-            yield TrainProgress(last.step, last.total, last.loss, weights=self.weights,
-                                stopped=last.step < last.total)
+            started = False
+            try:
+                for report in self._run(run, placeholder, initialize_token, int(steps), int(preview_every),
+                                        preview_prompt, preview_steps, timeout, learnable_property):
+                    started = started or report.step >= 1
+                    yield report
+            except Exception:
+                if not started:  # nothing trained: no folder for a run that never was
+                    shutil.rmtree(run, ignore_errors=True)
+                raise
         finally:
             self._lock.release()
+
+    def _run(self, run: str, placeholder: str, initialize_token: str, steps: int, preview_every: int,
+             preview_prompt: str, preview_steps: int | None, timeout: float, learnable_property: str | None):
+        cfg = self.train_cfg(run, placeholder, initialize_token, steps, preview_every, preview_prompt, preview_steps,
+                             learnable_property)
+        reports, result = queue.Queue(), {}
+        self._stop.clear()
+
+        def work():
+            try:
+                runner = QuietRunner.from_cfg(cfg)
+                runner.register_hook(ProgressHook(reports.put, self._stop))
+                runner.train()
+                result['model'] = unwrap(runner.model).eval()
+            except BaseException as err:  # handed to the caller's thread
+                result['error'] = err
+            finally:
+                reports.put(None)
+
+        thread = threading.Thread(target=work, name='mmagic_vico-demo-train', daemon=True)
+        thread.start()
+        last = TrainProgress(0, steps)
+        while True:
+            try:
+                report = reports.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            if report is None:
+                break
+            last = report
+            yield report
+        thread.join()
+        if 'error' in result:
+            raise result['error']
+        model = result['model']
+        self.model, self.photos = model, list_images(os.path.join(run, 'concept'))
+        self.weights = os.path.join(cfg.work_dir, f'{model.weights_name}.safetensors')
+        yield TrainProgress(last.step, last.total, last.loss, weights=self.weights, stopped=last.step < last.total)
 
     def stop(self) -> None:
         """Ask a running training to stop after its current iteration (weights are still exported)."""

@@ -76,7 +76,7 @@ class SampleGridHook(EveryNAndEndHook):
     """Every ``interval`` iterations and at the end, sample fixed prompts (with a fixed reference image
     for methods that take one: ``model.needs_reference``).
 
-    The grid (rows: prompts) goes to ``work_dir/vis/iter_{n}.png`` and to the visualizer's backends.
+    The grid (rows: prompts, each written under its row) goes to ``work_dir/vis/iter_{n}.png`` and to the visualizer's backends.
     Sampling runs on the fp32 trainable weights themselves: nothing is cast and cast back.
     """
 
@@ -104,7 +104,7 @@ class SampleGridHook(EveryNAndEndHook):
         reference = dict(image_reference=self.reference) if model.needs_reference else {}
         samples = model.infer(prompts, **reference, **self.kwargs)['samples']
         model.train(was_training)
-        grid = make_grid(samples, self.kwargs['num_images_per_prompt'])
+        grid = make_grid(samples, self.kwargs['num_images_per_prompt'], captions=prompts)
         path = os.path.join(runner.work_dir, 'vis', f'iter_{step}.png')
         atomic_save_image(path, grid)
         runner.visualizer.add_image('samples', np.asarray(grid), step=step)

@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_save_image
-from mmagic_vico.utils.image import list_images
+from mmagic_vico.utils.image import list_images, make_grid
 from .dreambench import read_dreambench
 from .metrics import ImageEmbedder, TextImageScorer, mean_pairwise_cosine
 
@@ -27,6 +27,16 @@ def default_backbones(clip: str = TINY_CLIP, dino: str = TINY_DINO) -> tuple:
     return clip, dino
 
 
+def thumbnails(paths: list, side: int = 256) -> list:
+    """The images of ``paths``, each shrunk to fit ``side`` x ``side`` px (never enlarged)."""
+    images = []
+    for path in paths:
+        with Image.open(path) as image:
+            image.thumbnail((side, side))
+            images.append(image.convert('RGB'))
+    return images
+
+
 class DreamBenchEvaluator:
     """The DreamBench protocol (``prompts_and_classes.txt`` of ``dreambench``) with its scorers.
 
@@ -41,13 +51,14 @@ class DreamBenchEvaluator:
 
     @torch.no_grad()
     def generate(self, model, subject: str, folder: str, num_images: int = 4, seed: int = 0, **sampling) -> list:
-        """Generate (or reuse) the prompt-major images ``{p:02d}_{k:02d}.png`` of ``subject``."""
+        """Generate (or reuse) the prompt-major images ``{p:02d}_{k:02d}.png`` of ``subject``, and their
+        contact sheet ``grid.png`` (a row per prompt, written under it; tiles of at most 256 px)."""
         token = getattr(model, 'placeholder', None) or 'sks'
         reference = list_images(os.path.join(self.root, subject))[0]
         extra = dict(image_reference=reference) if model.needs_reference else {}
         os.makedirs(folder, exist_ok=True)
-        paths = []
-        for p, prompt in enumerate(tqdm(self.protocol.prompts(subject, token), desc=f'{subject}: generating')):
+        paths, prompts = [], self.protocol.prompts(subject, token)
+        for p, prompt in enumerate(tqdm(prompts, desc=f'{subject}: generating')):
             for k in range(num_images):
                 path = os.path.join(folder, f'{p:02d}_{k:02d}.png')
                 if not os.path.exists(path):
@@ -55,6 +66,7 @@ class DreamBenchEvaluator:
                                         **extra)['samples'][0]
                     atomic_save_image(path, image)  # never half an image to reuse
                 paths.append(path)
+        atomic_save_image(os.path.join(folder, 'grid.png'), make_grid(thumbnails(paths), num_images, prompts))
         return paths
 
     @torch.no_grad()

@@ -1,8 +1,8 @@
-"""Reading user images of any mode into 8-bit RGB."""
+"""Reading user images of any mode into 8-bit RGB; the captioned sample grid."""
 import os
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 
 def to_rgb(image) -> Image.Image:
@@ -43,15 +43,70 @@ def open_image(path) -> Image.Image:
                          'truncated, corrupt or of an unsupported format: open and re-save it as PNG or JPEG.') from err
 
 
-def make_grid(images: list, columns: int) -> Image.Image:
-    """Paste equally sized images into a grid, ``columns`` per row."""
+def caption_font(tile_height: int) -> ImageFont.ImageFont:
+    """PIL's default font at a size legible under a tile of ``tile_height`` px: 12 px up to 192 px
+    tiles, then a sixteenth of the tile (32 px under 512 px tiles)."""
+    return ImageFont.load_default(size=max(12, tile_height // 16))
+
+
+def _fitting_prefix(word: str, font, width: float) -> int:
+    """Characters of ``word`` that fit in ``width`` px (at least one)."""
+    n = 1
+    while n < len(word) and font.getlength(word[:n + 1]) <= width:
+        n += 1
+    return n
+
+
+def wrap_text(text: str, font, width: float, max_lines: int = 4) -> list:
+    """``text`` in lines no wider than ``width`` px (a word is cut only if it alone is wider); beyond
+    ``max_lines`` the last line ends with an ellipsis."""
+    lines, line = [], ''
+    for word in text.split():
+        while len(word) > 1 and font.getlength(word) > width:
+            if line:
+                lines, line = lines + [line], ''
+            n = _fitting_prefix(word, font, width)
+            lines, word = lines + [word[:n]], word[n:]
+        candidate = f'{line} {word}'.strip()
+        if line and font.getlength(candidate) > width:
+            lines, line = lines + [line], word
+        else:
+            line = candidate
+    lines = lines + [line] if line else lines or ['']
+    if len(lines) > max_lines:
+        last = lines[max_lines - 1]
+        while last and font.getlength(last + '…') > width:
+            last = last[:-1]
+        lines = lines[:max_lines - 1] + [last + '…']
+    return lines
+
+
+def make_grid(images: list, columns: int, captions: list | None = None) -> Image.Image:
+    """Equally sized images in rows of ``columns``, with a small white gap around each; ``captions``
+    (one per row, e.g. its prompt) are written in a strip under their row, wrapped to its width, in a
+    font scaled to the tile size. The one grid of the project: training previews, tools/infer.py and
+    the evaluation images."""
     if not images:
         raise ValueError('make_grid needs at least one image.')
     w, h = images[0].size
     rows = -(-len(images) // columns)
-    grid = Image.new('RGB', (w * columns, h * rows), (255, 255, 255))
+    if captions is not None and len(captions) != rows:
+        raise ValueError(f'make_grid: {len(captions)} captions for {rows} rows; give one per row.')
+    gap = max(2, min(w, h) // 64)
+    row_width = columns * w + (columns - 1) * gap
+    font = caption_font(h) if captions else None
+    wrapped = [wrap_text(str(c), font, row_width) for c in captions] if captions else []
+    line_height = sum(font.getmetrics()) + 1 if font else 0
+    strip = max(len(lines) for lines in wrapped) * line_height + gap if wrapped else 0
+    grid = Image.new('RGB', (row_width + 2 * gap, rows * (h + strip + gap) + gap), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
     for i, image in enumerate(images):
-        grid.paste(image, ((i % columns) * w, (i // columns) * h))
+        row, column = divmod(i, columns)
+        top = gap + row * (h + strip + gap)
+        grid.paste(image, (gap + column * (w + gap), top))
+        if column == 0 and wrapped:
+            for k, line in enumerate(wrapped[row]):
+                draw.text((gap, top + h + gap // 2 + k * line_height), line, fill=(30, 30, 30), font=font)
     return grid
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from ..conftest import DREAMBENCH, TINY_CONFIG
+from ..conftest import DREAMBENCH, NO_DREAMBENCH, TINY_CONFIG
 
 FAST = {'default_hooks.sample_grid.num_inference_steps': 2, 'default_hooks.sample_grid.height': 64,
         'default_hooks.sample_grid.width': 64}
@@ -16,7 +16,7 @@ FAST = {'default_hooks.sample_grid.num_inference_steps': 2, 'default_hooks.sampl
 def photos(n=4):
     folder = os.path.join(DREAMBENCH, 'dog7')
     if not os.path.isdir(folder):
-        pytest.skip(f'{folder} is absent (outside the project machines)')
+        pytest.skip(NO_DREAMBENCH)
     return sorted(os.path.join(folder, f) for f in os.listdir(folder))[:n]
 
 
@@ -88,6 +88,7 @@ def test_user_mistakes_are_named(session, tmp_path):
         session.generate('a photo of S*')
     with pytest.warns(UserWarning, match='2 concept photos'), pytest.raises(ValueError, match='initialize_token'):
         next(session.train(photos(2), 'S*', 'a dog', steps=2, preview_every=1))  # two tokens: error from the model
+    assert not list(tmp_path.glob('run_*'))  # none of these runs started: no folder left behind
 
 
 def test_prompt_without_placeholder_warns(session):

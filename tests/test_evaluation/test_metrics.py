@@ -10,7 +10,7 @@ from mmagic_vico.evaluation import ImageEmbedder, TextImageScorer, mean_pairwise
 from mmagic_vico.models.tiny_sd import build_tiny_clip, build_tiny_dino
 from mmagic_vico.utils.image import list_images
 
-from ..conftest import DREAMBENCH, REPO
+from ..conftest import DREAMBENCH, REPO, needs_dreambench
 
 CONCEPT = os.path.join(REPO, 'data', 'vico', 'tiny_toy')
 
@@ -53,7 +53,7 @@ def test_clip_t_matches_transformers_clip_model(clip_folder):
     torch.testing.assert_close(scores, independent, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+@needs_dreambench
 def test_dreambench_protocol_from_the_dataset_folder():
     protocol = read_dreambench(DREAMBENCH)
     assert len(protocol.object_prompts) == 25 and len(protocol.live_prompts) == 25
@@ -66,7 +66,7 @@ def test_dreambench_protocol_from_the_dataset_folder():
         protocol.prompts('unicorn', 'S*')
 
 
-@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+@needs_dreambench
 def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_folder, tmp_path, capsys):
     from tools.evaluate import main
     args = [os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py'), '--dreambench',
@@ -76,7 +76,8 @@ def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_fo
     assert set(report['subjects']) == {'dog7', 'teapot'}
     for scores in report['subjects'].values():
         assert scores['images'] == 25 and -1 <= scores['CLIP-T'] <= 1 and -1 <= scores['DINO'] <= 1
-    assert len(os.listdir(tmp_path / 'dog7')) == 25
+    assert sorted(os.listdir(tmp_path / 'dog7')) == [f'{p:02d}_00.png' for p in range(25)] + ['grid.png']
+    assert Image.open(tmp_path / 'dog7' / 'grid.png').height > 25 * 64  # a row per prompt, its caption under it
     assert '| **overall** |' in (tmp_path / 'scores.md').read_text()
     stamp = os.path.getmtime(tmp_path / 'dog7' / '00_00.png')
     again = main(args)  # resumes: the images are reused, the scores the same
@@ -84,7 +85,7 @@ def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_fo
     assert again['overall'] == pytest.approx(report['overall'])
 
 
-@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+@needs_dreambench
 def test_compare_tool_one_table_for_several_methods(clip_folder, dino_folder, tmp_path, tiny_cfg, tiny_path):
     from mmengine import Config
 
@@ -118,7 +119,7 @@ def test_compare_tool_one_table_for_several_methods(clip_folder, dino_folder, tm
             == Image.open(tmp_path / 'cmp' / 'TI_trained' / 'teapot' / '00_00.png').tobytes())
 
 
-@pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench subset is not here')
+@needs_dreambench
 def test_unknown_subject_or_method_spec_fail_before_any_image(clip_folder, dino_folder, tmp_path, capsys):
     from tools.compare import main
     config = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ..conftest import DREAMBENCH, REPO, TINY_CONFIG
+from ..conftest import DREAMBENCH, REPO, TINY_CONFIG, needs_dreambench
 
 # a short schedule: few iterations, a 2-step sample grid
 SHORT = ['train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=2', 'default_hooks.export.interval=2',
@@ -110,7 +110,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_path):
     assert not torch.allclose(r0[emb[0]], start.detach())  # both ranks trained, in step
 
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(DREAMBENCH, 'dog7')), reason='DreamBench photos are not here')
+@needs_dreambench
 def test_training_on_real_photos_of_mixed_sizes_and_modes(tmp_path, tiny_path):
     """dog7 as shipped (all 512x512) plus variants a user's folder has: other sizes, RGBA, EXIF rotation."""
     from PIL import Image
