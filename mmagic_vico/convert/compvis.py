@@ -64,48 +64,61 @@ def compvis_structure(state_dict: dict) -> dict:
     return dict(layers=first_downsample - 1, vae_levels=_count(state_dict, re.escape(vae) + r'encoder\.down\.(\d+)\.'))
 
 
-def compvis_names(structure: dict, transformer_params, text_keys) -> list:
-    """Every name a CompVis SD 1.x checkpoint of this structure may hold (LDM's module layout);
-    ``transformer_params``: the parameter names inside a transformer layer (LDM's and diffusers' agree)."""
+def _unet_modules(structure: dict, transformer_params) -> list:
+    """``[(LDM module, its parameter names)]`` of LDM's UNetModel: input blocks (a ResBlock, a transformer
+    where the level attends; a downsampler between levels), the middle block, output blocks (one more
+    ResBlock per level; an upsampler after each level but the last)."""
     levels, layers, attention = structure['levels'], structure['layers'], structure['attention']
-    unet = []  # (LDM module, its parameter names)
-    index = 1
+    modules, index = [], 1
     for level in range(levels):
         for _ in range(layers):
-            unet.append((f'input_blocks.{index}.0', UNET_RESBLOCK))
+            modules.append((f'input_blocks.{index}.0', UNET_RESBLOCK))
             if attention[level]:
-                unet.append((f'input_blocks.{index}.1', transformer_params))
+                modules.append((f'input_blocks.{index}.1', transformer_params))
             index += 1
         if level < levels - 1:
-            unet.append((f'input_blocks.{index}.0.op', ('',)))
+            modules.append((f'input_blocks.{index}.0.op', ('',)))
             index += 1
-    unet += [('middle_block.0', UNET_RESBLOCK), ('middle_block.1', transformer_params), ('middle_block.2', UNET_RESBLOCK)]
+    modules += [('middle_block.0', UNET_RESBLOCK), ('middle_block.1', transformer_params),
+                ('middle_block.2', UNET_RESBLOCK)]
     index = 0
     for level in reversed(range(levels)):
         for j in range(layers + 1):
-            unet.append((f'output_blocks.{index}.0', UNET_RESBLOCK))
+            modules.append((f'output_blocks.{index}.0', UNET_RESBLOCK))
             if attention[level]:
-                unet.append((f'output_blocks.{index}.1', transformer_params))
+                modules.append((f'output_blocks.{index}.1', transformer_params))
             if level and j == layers:
-                unet.append((f'output_blocks.{index}.{2 if attention[level] else 1}.conv', ('',)))
+                modules.append((f'output_blocks.{index}.{2 if attention[level] else 1}.conv', ('',)))
             index += 1
-    vae = []
+    return modules
+
+
+def _vae_modules(structure: dict) -> list:
+    """``[(LDM module, its parameter names)]`` of LDM's AutoencoderKL encoder and decoder."""
+    levels, modules = structure['vae_levels'], []
     for part, blocks, sampler in (('encoder', 'down', 'downsample'), ('decoder', 'up', 'upsample')):
-        for level in range(structure['vae_levels']):
+        for level in range(levels):
             for j in range(structure['vae_layers'] + (part == 'decoder')):
-                vae.append((f'{part}.{blocks}.{level}.block.{j}', VAE_RESBLOCK))
-            if (level < structure['vae_levels'] - 1) if part == 'encoder' else level:
-                vae.append((f'{part}.{blocks}.{level}.{sampler}.conv', ('',)))
-        vae += [(f'{part}.mid.block_1', VAE_RESBLOCK), (f'{part}.mid.attn_1', VAE_ATTENTION),
-                (f'{part}.mid.block_2', VAE_RESBLOCK)]
+                modules.append((f'{part}.{blocks}.{level}.block.{j}', VAE_RESBLOCK))
+            if (level < levels - 1) if part == 'encoder' else level:
+                modules.append((f'{part}.{blocks}.{level}.{sampler}.conv', ('',)))
+        modules += [(f'{part}.mid.block_1', VAE_RESBLOCK), (f'{part}.mid.attn_1', VAE_ATTENTION),
+                    (f'{part}.mid.block_2', VAE_RESBLOCK)]
+    return modules
 
-    def params(modules):
-        return [f'{m}.{p}.{w}'.replace('..', '.') for m, names in modules for p in names for w in PARAMS]
 
+def _params(modules) -> list:
+    return [f'{m}.{p}.{w}'.replace('..', '.') for m, names in modules for p in names for w in PARAMS]
+
+
+def compvis_names(structure: dict, transformer_params, text_keys) -> list:
+    """Every name a CompVis SD 1.x checkpoint of this structure may hold (LDM's module layout);
+    ``transformer_params``: the parameter names inside a transformer layer (LDM's and diffusers' agree)."""
     clip = COMPVIS_PREFIXES['text_encoder'] + ('' if clip_keys_have_text_model() else 'text_model.')
-    return ([COMPVIS_PREFIXES['unet'] + k for k in list(DIFFUSERS_TO_LDM_MAPPING['unet']['layers'].values())
-             + params(unet)]
-            + [COMPVIS_PREFIXES['vae'] + k for k in list(DIFFUSERS_TO_LDM_MAPPING['vae'].values()) + params(vae)]
+    unet = list(DIFFUSERS_TO_LDM_MAPPING['unet']['layers'].values()) + \
+        _params(_unet_modules(structure, transformer_params))
+    vae = list(DIFFUSERS_TO_LDM_MAPPING['vae'].values()) + _params(_vae_modules(structure))
+    return ([COMPVIS_PREFIXES['unet'] + k for k in unet] + [COMPVIS_PREFIXES['vae'] + k for k in vae]
             + [clip + k for k in text_keys])
 
 
@@ -119,7 +132,8 @@ def _with_text_model(keys_and_values: dict) -> dict:
 def _diffusers_converters(state_dict: dict, layers: int, vae_levels: int) -> dict:
     """Diffusers' three CompVis -> diffusers converters, their outputs under ``unet.``/``vae.``/``text_encoder.``."""
     unet = convert_ldm_unet_checkpoint(state_dict, dict(layers_per_block=layers))
-    blocks = dict(down_block_types=['DownEncoderBlock2D'] * vae_levels, up_block_types=['UpDecoderBlock2D'] * vae_levels)
+    blocks = dict(down_block_types=['DownEncoderBlock2D'] * vae_levels,
+                  up_block_types=['UpDecoderBlock2D'] * vae_levels)
     vae = convert_ldm_vae_checkpoint(state_dict, blocks)
     text = _with_text_model(convert_ldm_clip_checkpoint(state_dict))
     return ({f'unet.{k}': v for k, v in unet.items()} | {f'vae.{k}': v for k, v in vae.items()}

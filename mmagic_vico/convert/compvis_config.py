@@ -24,9 +24,11 @@ def configs_from_shapes(state_dict: dict) -> dict:
     attn2 = next(k for k in state_dict if k.startswith('unet.') and k.endswith('attn2.to_k.weight'))
     proj_in = next(k for k in state_dict if k.startswith('unet.') and k.endswith('proj_in.weight'))
     unet = dict(
-        in_channels=_shape(state_dict, 'unet.conv_in.weight', 1), out_channels=_shape(state_dict, 'unet.conv_out.weight', 0),
+        in_channels=_shape(state_dict, 'unet.conv_in.weight', 1),
+        out_channels=_shape(state_dict, 'unet.conv_out.weight', 0),
         layers_per_block=layers, cross_attention_dim=_shape(state_dict, attn2, 1),
-        block_out_channels=[_shape(state_dict, f'unet.down_blocks.{b}.resnets.0.conv1.weight', 0) for b in range(levels)],
+        block_out_channels=[_shape(state_dict, f'unet.down_blocks.{b}.resnets.0.conv1.weight', 0)
+                            for b in range(levels)],
         down_block_types=['CrossAttnDownBlock2D' if a else 'DownBlock2D' for a in s['attention']],
         up_block_types=['CrossAttnUpBlock2D' if a else 'UpBlock2D' for a in reversed(s['attention'])],
         use_linear_projection=state_dict[proj_in].ndim == 2)
@@ -36,7 +38,8 @@ def configs_from_shapes(state_dict: dict) -> dict:
         latent_channels=_shape(state_dict, 'vae.post_quant_conv.weight', 0), layers_per_block=s['vae_layers'],
         block_out_channels=[_shape(state_dict, f'vae.encoder.down_blocks.{i}.resnets.0.conv1.weight', 0)
                             for i in range(s['vae_levels'])],
-        down_block_types=['DownEncoderBlock2D'] * s['vae_levels'], up_block_types=['UpDecoderBlock2D'] * s['vae_levels'])
+        down_block_types=['DownEncoderBlock2D'] * s['vae_levels'],
+        up_block_types=['UpDecoderBlock2D'] * s['vae_levels'])
     embedding = next(k for k in state_dict if k.endswith('embeddings.token_embedding.weight'))
     positions = next(k for k in state_dict if k.endswith('embeddings.position_embedding.weight'))
     fc1 = next(k for k in state_dict if k.endswith('layers.0.mlp.fc1.weight'))
@@ -71,7 +74,8 @@ def _check_divisible(configs: dict, source: str, carried: bool) -> None:
     unet, vae, text = configs['unet'], configs['vae'], configs['text_encoder']
     problems = [f'text width {text["hidden_size"]} over {text["num_attention_heads"]} heads'] * bool(
         text['hidden_size'] % text['num_attention_heads'])
-    problems += [f'{part} width {c} over {cfg["norm_num_groups"]} norm groups' for part, cfg in (('UNet', unet), ('VAE', vae))
+    problems += [f'{part} width {c} over {cfg["norm_num_groups"]} norm groups'
+                 for part, cfg in (('UNet', unet), ('VAE', vae))
                  for c in cfg['block_out_channels'] if c % cfg['norm_num_groups']]
     if problems:
         why = ('its carried configs disagree with its tensors' if carried else

@@ -5,7 +5,8 @@ Both directions are diffusers' own: ``convert_state_dict_to_kohya`` (from PEFT n
 of kohya files (``lora_state_dict``) and the PEFT / diffusers renames the other.
 """
 from diffusers import StableDiffusionPipeline
-from diffusers.utils import convert_state_dict_to_diffusers, convert_state_dict_to_kohya, convert_unet_state_dict_to_peft
+from diffusers.utils import (convert_state_dict_to_diffusers, convert_state_dict_to_kohya,
+                             convert_unet_state_dict_to_peft)
 
 
 def convert_lora_to_kohya(state_dict: dict) -> dict:

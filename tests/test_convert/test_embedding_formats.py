@@ -33,7 +33,8 @@ def test_a1111_embeddings_load_in_diffusers_and_sample_as_ours(tiny_cfg, tiny_pa
         emb = ti.text_encoder.get_input_embeddings().trainable_embeddings
         emb.add_(torch.randn_like(emb))  # as if trained
     weights = ti.save_weights(str(tmp_path / 'textual_inversion_weights.safetensors'))
-    out = convert(['embedding', target, weights, str(tmp_path / f'S.{"pt" if target.endswith("pt") else "safetensors"}')])
+    name = 'S.pt' if target == 'a1111-pt' else 'S.safetensors'
+    out = convert(['embedding', target, weights, str(tmp_path / name)])
     if target == 'a1111':
         assert set(load_file(out)) == {'emb_params'} and load_file(out)['emb_params'].shape == emb.shape
     else:
