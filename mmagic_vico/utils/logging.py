@@ -24,14 +24,17 @@ _format_warning = warnings.formatwarning
 
 
 class DropMatching(logging.Filter):
-    """Drops records whose message starts with a match of ``pattern``."""
+    """Drops (and counts) records whose message starts with a match of ``pattern``."""
 
     def __init__(self, pattern: re.Pattern):
         super().__init__()
-        self.pattern = pattern
+        self.pattern, self.dropped = pattern, 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.pattern.match(record.getMessage()) is None
+        if self.pattern.match(record.getMessage()) is None:
+            return True
+        self.dropped += 1
+        return False
 
 
 def _add_filter_once(target, pattern: re.Pattern) -> None:
