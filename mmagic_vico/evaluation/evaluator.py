@@ -41,33 +41,29 @@ class DreamBenchEvaluator:
         self.root, self.protocol, self.device = dreambench, read_dreambench(dreambench), device
         self.clip_t, self.dino = TextImageScorer(clip, device), ImageEmbedder(dino, 'dino', device)
 
-    def prompts(self, model, subject: str) -> list:
-        """The subject's prompts with the model's unique token (its placeholder, DreamBooth's ``sks``)."""
-        return self.protocol.prompts(subject, getattr(model, 'placeholder', None) or 'sks')
-
     @torch.no_grad()
     def generate(self, model, subject: str, folder: str, num_images: int = 4, seed: int = 0, batch_size: int = 8,
                  calls=None, **sampling) -> list:
         """Generate (or reuse) the prompt-major images ``{p:02d}_{k:02d}.png`` of ``subject``; returns all
         their paths. ``calls``: only these of :func:`generation_calls` (a process's share)."""
-        prompts = self.prompts(model, subject)
+        prompts = self.protocol.prompts(subject, getattr(model, 'placeholder', None) or 'sks')
         reference = list_images(os.path.join(self.root, subject))[0]
         extra = dict(image_reference=reference) if model.needs_reference else {}
         os.makedirs(folder, exist_ok=True)
         if calls is None:
             calls = generation_calls(len(prompts), num_images, batch_size)
         for call in tqdm(calls, desc=f'{subject}: generating'):
-            missing = [(p, k) for p, k in call.items() if not os.path.exists(os.path.join(folder, image_name(p, k)))]
-            if not missing:
+            paths = [os.path.join(folder, image_name(p, k)) for p, k in call.items()]
+            if all(os.path.exists(path) for path in paths):
                 continue
-            if len(missing) == len(call.items()):
-                texts, n = [prompts[p] for p in call.prompts], len(call.images)
-            else:  # a call interrupted half-way: the rest, one row each (the same images)
-                texts, n = [prompts[p] for p, _ in missing], 1
-            samples = model.infer(texts, num_images_per_prompt=n, seed=[image_seed(seed, p, k) for p, k in missing],
-                                  show_progress=False, **sampling, **extra)['samples']
-            for (p, k), image in zip(missing, samples):
-                atomic_save_image(os.path.join(folder, image_name(p, k)), image)  # never half an image to reuse
+            # the whole call even when some of its images exist (one interrupted half-way): the same batch
+            # makes the same bits; only the missing files are written
+            samples = model.infer([prompts[p] for p in call.prompts], num_images_per_prompt=len(call.images),
+                                  seed=[image_seed(seed, p, k) for p, k in call.items()], show_progress=False,
+                                  **sampling, **extra)['samples']
+            for path, image in zip(paths, samples):
+                if not os.path.exists(path):
+                    atomic_save_image(path, image)  # never half an image to reuse
         return [os.path.join(folder, image_name(p, k)) for p in range(len(prompts)) for k in range(num_images)]
 
     @torch.no_grad()
