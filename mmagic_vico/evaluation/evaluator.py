@@ -9,6 +9,8 @@ from tqdm.auto import tqdm
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_save_image
 from mmagic_vico.utils.image import list_images, make_grid
+
+from .batching import generation_calls, image_name, image_seed
 from .dreambench import read_dreambench
 from .metrics import ImageEmbedder, TextImageScorer, mean_pairwise_cosine
 
@@ -41,32 +43,42 @@ class DreamBenchEvaluator:
     """The DreamBench protocol (``prompts_and_classes.txt`` of ``dreambench``) with its scorers.
 
     For each subject: its 25 prompts x ``num_images`` images, seeds fixed per image (prompt ``p``,
-    image ``k``: ``seed + 1000 p + k``), images already on disk reused (an interrupted run resumes);
+    image ``k``: ``seed + 1000 p + k``), ``batch_size`` images per ``infer`` call (one seed each, so the
+    images are those of one-image calls), images already on disk reused (an interrupted run resumes);
     CLIP-T against the prompts without the unique token, CLIP-I and DINO against the real photos.
     """
 
-    def __init__(self, dreambench: str, clip: str, dino: str):
-        self.root, self.protocol = dreambench, read_dreambench(dreambench)
-        self.clip_t, self.dino = TextImageScorer(clip), ImageEmbedder(dino, 'dino')
+    def __init__(self, dreambench: str, clip: str, dino: str, device: str = 'cpu'):
+        self.root, self.protocol, self.device = dreambench, read_dreambench(dreambench), device
+        self.clip_t, self.dino = TextImageScorer(clip, device), ImageEmbedder(dino, 'dino', device)
 
     @torch.no_grad()
-    def generate(self, model, subject: str, folder: str, num_images: int = 4, seed: int = 0, **sampling) -> list:
-        """Generate (or reuse) the prompt-major images ``{p:02d}_{k:02d}.png`` of ``subject``, and their
-        contact sheet ``grid.png`` (a row per prompt, written under it; tiles of at most 256 px)."""
-        token = getattr(model, 'placeholder', None) or 'sks'
+    def generate(self, model, subject: str, folder: str, num_images: int = 4, seed: int = 0, batch_size: int = 8,
+                 calls=None, **sampling) -> list:
+        """Generate (or reuse) the prompt-major images ``{p:02d}_{k:02d}.png`` of ``subject``; returns all
+        their paths. ``calls``: only these of :func:`generation_calls` (a process's share). Once every image
+        exists, their contact sheet ``grid.png`` (a row per prompt, written under it; tiles of at most 256 px)."""
+        prompts = self.protocol.prompts(subject, getattr(model, 'placeholder', None) or 'sks')
         reference = list_images(os.path.join(self.root, subject))[0]
         extra = dict(image_reference=reference) if model.needs_reference else {}
         os.makedirs(folder, exist_ok=True)
-        paths, prompts = [], self.protocol.prompts(subject, token)
-        for p, prompt in enumerate(tqdm(prompts, desc=f'{subject}: generating')):
-            for k in range(num_images):
-                path = os.path.join(folder, f'{p:02d}_{k:02d}.png')
+        if calls is None:
+            calls = generation_calls(len(prompts), num_images, batch_size)
+        for call in tqdm(calls, desc=f'{subject}: generating'):
+            paths = [os.path.join(folder, image_name(p, k)) for p, k in call.items()]
+            if all(os.path.exists(path) for path in paths):
+                continue
+            # the whole call even when some of its images exist (one interrupted half-way): the same batch
+            # makes the same bits; only the missing files are written
+            samples = model.infer([prompts[p] for p in call.prompts], num_images_per_prompt=len(call.images),
+                                  seed=[image_seed(seed, p, k) for p, k in call.items()], show_progress=False,
+                                  **sampling, **extra)['samples']
+            for path, image in zip(paths, samples):
                 if not os.path.exists(path):
-                    image = model.infer(prompt, seed=seed + p * 1000 + k, show_progress=False, **sampling,
-                                        **extra)['samples'][0]
                     atomic_save_image(path, image)  # never half an image to reuse
-                paths.append(path)
-        atomic_save_image(os.path.join(folder, 'grid.png'), make_grid(thumbnails(paths), num_images, prompts))
+        paths = [os.path.join(folder, image_name(p, k)) for p in range(len(prompts)) for k in range(num_images)]
+        if all(os.path.exists(path) for path in paths):
+            atomic_save_image(os.path.join(folder, 'grid.png'), make_grid(thumbnails(paths), num_images, prompts))
         return paths
 
     @torch.no_grad()
@@ -81,19 +93,21 @@ class DreamBenchEvaluator:
                 'images': len(paths)}
 
     def evaluate(self, model_cfg, subjects: list, out_dir: str, weights: str | None = None, num_images: int = 4,
-                 seed: int = 0, **sampling) -> dict:
+                 seed: int = 0, batch_size: int = 8, **sampling) -> dict:
         """Scores of one method (``model_cfg`` + ``weights``, where '{subject}' names each subject's
         file) per subject and overall; images under ``out_dir/<subject>``."""
         unknown = [s for s in subjects if s not in self.protocol.classes]
         if unknown:
             raise ValueError(f'--subjects {unknown} are not in {self.root}/prompts_and_classes.txt; '
                              f'give subjects it lists: {sorted(self.protocol.classes)}')
-        model = MODELS.build(model_cfg).eval()  # built once; each subject's weights replace every trainable tensor
+        # built once; each subject's weights replace every trainable tensor
+        model = MODELS.build(model_cfg).to(self.device).eval()
         results = {}
         for subject in subjects:
             if weights:
                 model.load_weights(weights.format(subject=subject))
-            paths = self.generate(model, subject, os.path.join(out_dir, subject), num_images, seed, **sampling)
+            paths = self.generate(model, subject, os.path.join(out_dir, subject), num_images, seed, batch_size,
+                                  **sampling)
             results[subject] = self.score(subject, paths, num_images)
         del model
         overall = {k: sum(r[k] for r in results.values()) / len(results) for k in METRICS}

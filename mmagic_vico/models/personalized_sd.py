@@ -161,10 +161,12 @@ class PersonalizedStableDiffusion(BaseModel):
         ph = torch.where(is_ph.any(dim=1), is_ph.int().argmax(dim=1), eot)
         return ph, eot
 
-    def encode_images(self, images: torch.Tensor, generator=None) -> torch.Tensor:
-        """Scaled VAE latents (a posterior sample, as the original) of ``[-1, 1]`` images."""
+    def encode_images(self, images: torch.Tensor, generator=None, sample: bool = True) -> torch.Tensor:
+        """Scaled VAE latents of ``[-1, 1]`` images: a posterior sample (as the original), or with
+        ``sample=False`` the posterior mean (no randomness)."""
         posterior = self.vae.encode(images.to(self.device, self.vae.dtype)).latent_dist
-        return posterior.sample(generator) * self.vae.config.scaling_factor
+        latents = posterior.sample(generator) if sample else posterior.mode()
+        return latents * self.vae.config.scaling_factor
 
     def encode_training_images(self, images: torch.Tensor, data_samples, kind: str = 'img') -> torch.Tensor:
         """Posterior samples of training images; with ``cache_latents`` each image (and each flip of it)
@@ -213,9 +215,11 @@ class PersonalizedStableDiffusion(BaseModel):
 
     def infer(self, prompt, height: int | None = None, width: int | None = None, num_inference_steps: int = 50,
               guidance_scale: float = 7.5, negative_prompt=None, num_images_per_prompt: int = 1, eta: float = 0.0,
-              generator=None, seed: int | None = None, latents: torch.Tensor | None = None,
+              generator=None, seed: int | list | None = None, latents: torch.Tensor | None = None,
               show_progress: bool = True, **aesthetic) -> dict:
         """Sample the concept: ``{'samples': [PIL.Image, ...]}`` in prompt-major order (DDIM, guidance).
+        ``generator`` / ``seed``: one for the call, or a list with one per image (prompt-major), so that
+        each image is the one a call for it alone makes with its own generator or seed.
         ``aesthetic_embedding``, ``aesthetic_steps``, ``aesthetic_lr``, ``aesthetic_clip``: see :meth:`sample`."""
         return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
                            num_images_per_prompt, eta, generator, seed, latents, show_progress, **aesthetic)
@@ -229,7 +233,7 @@ class PersonalizedStableDiffusion(BaseModel):
         """DDIM with classifier-free guidance, step for step as diffusers' StableDiffusionPipeline.
 
         Returns ``{'samples': [PIL.Image, ...]}`` in prompt-major order; ``condition`` goes to
-        :meth:`sampling_condition`. Aesthetic Gradients (the original's flags and defaults): with an
+        :meth:`sampling_condition`; ``generator`` / ``seed`` may be lists, one per image. Aesthetic Gradients (the original's flags and defaults): with an
         ``aesthetic_embedding`` (file of tools/make_aesthetic_embedding.py, or a tensor) and
         ``aesthetic_steps`` > 0, each prompt's context comes from a copy of the text encoder tuned for
         that many Adam steps at ``aesthetic_lr`` towards it (``aesthetic_clip``: the CLIP folder whose
@@ -240,9 +244,8 @@ class PersonalizedStableDiffusion(BaseModel):
         height, width = self._check_infer_args(prompts, height, width, num_inference_steps, num_images_per_prompt,
                                                guidance_scale, eta)
         negatives = self._negative_prompts(negative_prompt, len(prompts))
-        if generator is None and seed is not None:
-            generator = torch.Generator('cpu').manual_seed(seed)
         n, p = num_images_per_prompt, len(prompts)
+        generator = self._generators(generator, seed, p * n)
         do_cfg = guidance_scale > 1.0
         self._warn_about_prompts(prompts)
 
@@ -335,6 +338,23 @@ class PersonalizedStableDiffusion(BaseModel):
         if not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
             raise ValueError(f'eta={eta!r} must be between 0 (deterministic DDIM, the default) and 1 (DDPM-like).')
         return height, width
+
+    @staticmethod
+    def _generators(generator, seed, num_samples: int):
+        """One generator for the whole call, or one per image (a list of ``num_samples``, prompt-major),
+        from ``generator`` or ``seed`` (an int, or a list of ints: one per image). With one generator
+        per image, each image equals the one a call for it alone with that generator makes."""
+        given = 'generator'
+        if generator is None and seed is not None:
+            given = 'seed'
+            if isinstance(seed, (list, tuple)):
+                generator = [torch.Generator('cpu').manual_seed(int(s)) for s in seed]
+            else:
+                generator = torch.Generator('cpu').manual_seed(seed)
+        if isinstance(generator, (list, tuple)) and len(generator) != num_samples:
+            raise ValueError(f'{given} has {len(generator)} entries for {num_samples} image(s) (prompts x '
+                             f'num_images_per_prompt): give one {given}, or exactly one per image, prompt-major.')
+        return list(generator) if isinstance(generator, tuple) else generator
 
     @staticmethod
     def _negative_prompts(negative_prompt, num_prompts: int) -> list:

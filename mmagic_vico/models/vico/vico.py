@@ -118,13 +118,15 @@ class ViCo(PersonalizedStableDiffusion):
     # ---------------------------------------------------------------- sampling
     def infer(self, prompt, image_reference=None, height: int | None = None, width: int | None = None,
               num_inference_steps: int = 50, guidance_scale: float = 7.5, negative_prompt=None,
-              num_images_per_prompt: int = 1, eta: float = 0.0, generator=None, seed: int | None = None,
+              num_images_per_prompt: int = 1, eta: float = 0.0, generator=None, seed: int | list | None = None,
               latents: torch.Tensor | None = None, image_cross_attention_scale: float = 1.0,
               show_progress: bool = True, **aesthetic) -> dict:
         """Sample images of the concept (DDIM, classifier-free guidance; paper Sec. 3, spec Sec. 6).
 
         Returns ``{'samples': [PIL.Image, ...]}`` in prompt-major order. With
         ``image_cross_attention_scale=0`` the result equals diffusers' ``StableDiffusionPipeline``.
+        ``generator`` / ``seed``: one, or a list with one per image; the reference latent is the VAE
+        posterior mean, so an image does not depend on which other images share its call.
         ``aesthetic_*``: Aesthetic Gradients on top (see ``PersonalizedStableDiffusion.sample``).
         """
         if image_cross_attention_scale != 0 and image_reference is None:
@@ -138,14 +140,16 @@ class ViCo(PersonalizedStableDiffusion):
                            scale=1.0) -> dict:
         if scale == 0:  # image attention off: no reference stream at all
             return {}
-        return dict(reference=self._reference_stream(image_reference, height, width, halves, input_ids, n, generator),
+        return dict(reference=self._reference_stream(image_reference, height, width, halves, input_ids, n),
                     scale=scale)
 
-    def _reference_stream(self, image, height, width, halves, input_ids, n, generator) -> ReferenceStream:
+    def _reference_stream(self, image, height, width, halves, input_ids, n) -> ReferenceStream:
         """One clean reference latent; one reference row per (guidance half, prompt)."""
         image = to_rgb(image).resize((width, height), Image.BICUBIC)
         pixels = self.image_processor.preprocess(image, height=height, width=width)
-        ref_latent = self.encode_images(pixels, generator)
+        # the posterior mean (the original draws one posterior sample per batch): shared by every image of
+        # the call, it must not depend on any image's generator for batched images to equal unbatched ones
+        ref_latent = self.encode_images(pixels, sample=False)
         ph, eot = self.token_positions(input_ids)
         p = input_ids.shape[0]
         rows = len(halves) * p

@@ -22,6 +22,9 @@ def both_paths(vico, fn):
 
 @pytest.mark.parametrize('n, guidance', [(1, 1.0), (1, 7.5), (3, 1.0), (3, 7.5)])
 def test_samples_match(vico, reference_image, n, guidance):
+    """In float64: in float32, fused vs eager attention rounds differently, and the random tiny model
+    at guidance 7.5 can amplify that to 2/255 in a rare pixel (1 of 24,576 seen), whatever the path."""
+    vico.double()
     prompts = ['a photo of S*', 'a S* on a long sandy beach at dawn']
 
     def sample():

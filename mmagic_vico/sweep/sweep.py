@@ -1,0 +1,153 @@
+"""The DreamBench sweep: every (method, subject) job trained with tools/train.py, its images generated in
+batches, scored, and one table written. What is done is skipped (its record says what made it), so an
+interrupted sweep continues where it stopped. Over several processes (:mod:`.ranks`) the trainings and
+the scorings are shared by job and the generation by infer call, with a barrier between the phases."""
+import os
+import subprocess
+import sys
+from itertools import groupby
+
+import torch
+
+from mmagic_vico.evaluation.batching import generation_calls, image_name
+from mmagic_vico.evaluation.cli import write_report
+from mmagic_vico.evaluation.evaluator import METRICS, scores_table
+from mmagic_vico.registry import MODELS
+from mmagic_vico.utils.atomic import atomic_write_bytes
+from .ranks import Ranks
+from .records import read_record, weights_sha256, write_record
+
+
+class DreamBenchSweep:
+    """``jobs`` (method-major) with ``evaluator``'s protocol and scorers; ``sampling``: ``num_images``,
+    ``seed``, ``num_inference_steps``, ``guidance_scale``, ``height``, ``width``; ``batch_size``: images
+    per infer call; ``train_script``: tools/train.py, run once per job in a process of its own."""
+
+    def __init__(self, jobs: list, evaluator, scorers: dict, sampling: dict, batch_size: int, work_dir: str,
+                 train_script: str, repo: str, ranks: Ranks | None = None):
+        self.all_jobs, self.evaluator, self.scorers, self.sampling = jobs, evaluator, dict(scorers), dict(sampling)
+        self.batch_size, self.work_dir, self.train_script, self.repo = batch_size, work_dir, train_script, repo
+        self.ranks = ranks or Ranks()
+        # a task of a job array does whole jobs alone; processes joined by a group share every phase
+        self.jobs = jobs if self.ranks.grouped else self.ranks.share(jobs)
+        self.share = self.ranks if self.ranks.grouped else Ranks()
+
+    def log(self, message: str) -> None:
+        prefix = f'[rank {self.ranks.rank}/{self.ranks.world}] ' if self.ranks.world > 1 else ''
+        print(prefix + message, file=sys.stderr, flush=True)
+
+    # ---------------------------------------------------------------- records
+    def scores_made_by(self, job, trained: dict) -> dict:
+        return dict(weights_sha256=trained['weights_sha256'], prompts=self.evaluator.protocol.text_prompts(job.subject),
+                    **self.scorers, **self.sampling)
+
+    def scored(self, job, trained: dict | None) -> dict | None:
+        if trained is None:
+            return None
+        return read_record(job.scores_record, self.scores_made_by(job, trained),
+                           f'{job.scores_record} (and {job.images_dir} if the images changed)')
+
+    # ---------------------------------------------------------------- phases
+    def run(self) -> dict | None:
+        """Train, generate, score what is not done; the table (rank 0, once every job is scored)."""
+        trained = {job.name: job.trained() for job in self.jobs}  # every rank reads the records before any writes
+        for job in self.jobs:
+            if trained[job.name] is None:
+                job.check_unfinished_training()
+        stale = [path for job in self.jobs if trained[job.name] is None for path in job.stale_outputs()]
+        if stale:
+            raise ValueError(f'{stale[:4]} were made by weights that are not (or no longer) recorded as trained. '
+                             'Nothing was changed: delete them (they would be mixed with new images), then run again.')
+        todo = [job for job in self.jobs if self.scored(job, trained[job.name]) is None]
+        self.log(f'{len(self.jobs) - len(todo)} of {len(self.jobs)} job(s) done; '
+                 f'{sum(trained[j.name] is None for j in todo)} to train, {len(todo)} to evaluate')
+        self.share.barrier()
+        for job in self.share.share([job for job in todo if trained[job.name] is None]):
+            self.train(job)
+        self.share.barrier()
+        trained.update({job.name: job.trained() for job in todo})
+        self.generate(todo)
+        self.share.barrier()
+        for job in self.share.share(todo):
+            self.score(job, trained[job.name])
+        self.share.barrier()
+        return self.table() if self.ranks.rank == 0 or not self.ranks.grouped else None
+
+    def train(self, job) -> dict:
+        """tools/train.py on the job's config (written beside it), resuming from its last checkpoint."""
+        atomic_write_bytes(job.config_file, job.cfg.pretty_text.encode())
+        self.log(f'{job.name}: training {job.made_by["steps"]} iterations in {job.train_dir} (resumes its last '
+                 'checkpoint, if any)')
+        command = [sys.executable, self.train_script, job.config_file, '--work-dir', job.train_dir, '--resume']
+        code = subprocess.run(command, env=self.ranks.child_env(self.repo)).returncode
+        if code or not os.path.isfile(job.weights):
+            raise RuntimeError(f'training {job.name} failed (exit code {code}; its log is in {job.train_dir}). Fix '
+                               'the cause and run the same command again: finished jobs are skipped and this one '
+                               'resumes from its last checkpoint.')
+        stat = os.stat(job.weights)
+        return write_record(job.train_record, job.made_by, weights=os.path.basename(job.weights),
+                            weights_sha256=weights_sha256(job.weights), weights_size=stat.st_size,
+                            weights_mtime_ns=stat.st_mtime_ns)
+
+    @torch.no_grad()
+    def generate(self, jobs: list) -> None:
+        """The images of ``jobs``: every infer call of every job, this rank's share of them."""
+        n, seed = self.sampling['num_images'], self.sampling['seed']
+        sampling = {k: v for k, v in self.sampling.items() if k not in ('num_images', 'seed')}
+        def missing(job, call) -> int:
+            return sum(not os.path.exists(os.path.join(job.images_dir, image_name(p, k))) for p, k in call.items())
+
+        calls = [(job, call) for job in jobs for call in
+                 generation_calls(len(self.evaluator.protocol.text_prompts(job.subject)), n, self.batch_size)
+                 if missing(job, call)]  # the calls are the same whoever makes them: share only what is left
+        for _, method_calls in groupby(self.share.share(calls), key=lambda item: item[0].method):
+            method_calls = list(method_calls)
+            model = MODELS.build(method_calls[0][0].cfg.model).to(self.evaluator.device).eval()  # once per method
+            for _, job_calls in groupby(method_calls, key=lambda item: item[0].name):
+                job_calls = list(job_calls)
+                job = job_calls[0][0]
+                model.load_weights(job.weights)
+                self.log(f'{job.name}: generating {sum(missing(job, c) for _, c in job_calls)} image(s)')
+                self.evaluator.generate(model, job.subject, job.images_dir, n, seed, calls=[c for _, c in job_calls],
+                                        **sampling)
+            del model
+
+    def score(self, job, trained: dict) -> dict:
+        prompts = len(self.evaluator.protocol.text_prompts(job.subject))
+        n = self.sampling['num_images']
+        paths = [os.path.join(job.images_dir, image_name(p, k)) for p in range(prompts) for k in range(n)]
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise RuntimeError(f'{job.name}: {len(missing)} image(s) were not generated ({missing[:2]}); run again.')
+        scores = self.evaluator.score(job.subject, paths, n)
+        self.log(f'{job.name}: ' + ', '.join(f'{k} {scores[k]:.3f}' for k in METRICS))
+        return write_record(job.scores_record, self.scores_made_by(job, trained), scores=scores)
+
+    # ---------------------------------------------------------------- the table
+    def table(self) -> dict | None:
+        """``dreambench.md`` / ``.json`` (method rows: the mean over subjects) and ``subjects/<subject>.md``
+        (method rows) from every job's scores; None while some job is not scored (another array task's)."""
+        records = {job.name: self.scored(job, job.trained(verify=False)) for job in self.all_jobs}
+        waiting = [name for name, record in records.items() if record is None]
+        if waiting:
+            self.log(f'{len(waiting)} job(s) not scored yet ({waiting[:3]}...): the table is written when they are '
+                     '(run the same command once more after the other tasks, without the array).')
+            return None
+        methods = list(dict.fromkeys(job.method for job in self.all_jobs))
+        subjects = list(dict.fromkeys(job.subject for job in self.all_jobs))
+        per_method = {m: {j.subject: records[j.name]['scores'] for j in self.all_jobs if j.method == m}
+                      for m in methods}
+        overall = {m: {k: sum(s[k] for s in per_method[m].values()) / len(per_method[m]) for k in METRICS}
+                   for m in methods}
+        for subject in subjects:
+            rows = {m: per_method[m][subject] for m in methods}
+            path = os.path.join(self.work_dir, 'subjects', f'{subject}.md')
+            atomic_write_bytes(path, (f'# {subject}\n\n' + scores_table(rows, first='method') + '\n').encode())
+        table = scores_table(overall, first='method')
+        table += (f'\n\nMean over {len(subjects)} subject(s) ({", ".join(subjects)}), '
+                  f'{self.sampling["num_images"]} image(s) x {len(self.evaluator.protocol.object_prompts)} prompts '
+                  'each; per subject in subjects/<subject>.md and dreambench.json.')
+        report = dict(methods={m: dict(overall=overall[m], subjects=per_method[m]) for m in methods},
+                      jobs={name: record['made_by'] for name, record in records.items()})
+        write_report(report, self.work_dir, 'dreambench', table)
+        return report
