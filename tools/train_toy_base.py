@@ -21,7 +21,6 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('run_dir')
     p.add_argument('--scenes', type=int, default=60000, help='training scenes to render')
-    p.add_argument('--vae-steps', type=int, default=4000)
     p.add_argument('--unet-steps', type=int, default=40000)
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--lr', type=float, default=5e-4)
@@ -55,7 +54,7 @@ def main(argv=None):
     if not os.path.exists(data):
         bm.render_dataset(data, args.scenes, args.seed, log=log)
     if not os.path.isdir(os.path.join(args.run_dir, 'vae')):
-        bm.train_vae(args.run_dir, steps=args.vae_steps, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
+        bm.train_vae(args.run_dir, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
                      log=log, max_threads=args.threads)
     if not os.path.exists(os.path.join(args.run_dir, 'latents.npz')):
         bm.encode_dataset(args.run_dir, log=log)

@@ -14,7 +14,7 @@ from mmagic_vico.toyworld import base_model as bm
 def run_dir(tmp_path_factory):
     d = str(tmp_path_factory.mktemp('toyrun'))
     bm.render_dataset(os.path.join(d, 'data.npz'), 48, seed=0, processes=1, log=lambda m: None)
-    bm.train_vae(d, steps=3, batch_size=4, full_steps=1, log=lambda m: None, max_threads=1)
+    bm.train_vae(d, batch_size=4, phases=((1, 32, False), (1, None, True)), log=lambda m: None, max_threads=1)
     bm.encode_dataset(d, log=lambda m: None)
     return d
 
