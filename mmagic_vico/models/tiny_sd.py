@@ -131,7 +131,7 @@ def build_tiny_sd(folder: str, seed: int = 0, full_size: bool = False) -> str:
 def ensure_tiny_sd(path: str) -> None:
     """Build the embedded tiny model on first use when ``path`` is its (missing) folder."""
     if os.path.basename(os.path.normpath(path)) == TINY_SD_DIRNAME and not os.path.exists(path):
-        print(f'Building the embedded tiny Stable Diffusion at {path} (once) ...', flush=True)
+        print(f'Building the embedded tiny Stable Diffusion at {os.path.relpath(path)} (once) ...', flush=True)
         build_tiny_sd(path)
 
 
