@@ -67,8 +67,9 @@ def method_model(method, tiny_cfg):
 
 
 def images(folder):
+    """The generated images of a folder (not its contact sheet grid.png)."""
     return {name: np.asarray(Image.open(os.path.join(folder, name))).astype(np.int16)
-            for name in sorted(os.listdir(folder))}
+            for name in sorted(os.listdir(folder)) if name != 'grid.png'}
 
 
 @needs_dreambench
