@@ -53,11 +53,17 @@ def add_verbose_flag(parser) -> None:
                              'anyway), and where each Python warning comes from')
 
 
+def drop_dependency_noise() -> None:
+    """Install the filters of :data:`DEPENDENCY_NOISE` (idempotent). The package does this when it is imported,
+    since some of those messages come while modules load, before a tool's ``main`` runs."""
+    for name, pattern in DEPENDENCY_NOISE.items():
+        _add_filter_once(logging.getLogger(name), pattern)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Quiet terminal for a tool (``verbose``: the full mmengine report). Idempotent."""
     _verbose['on'] = verbose
-    for name, pattern in DEPENDENCY_NOISE.items():
-        _add_filter_once(logging.getLogger(name), pattern)
+    drop_dependency_noise()
     # a warning is one line naming its kind; with --verbose, Python's form (file, line, source)
     warnings.formatwarning = _format_warning if verbose else _one_line_warning
     project = logging.getLogger('mmagic_vico')  # our own messages outside a runner (the demo's)
