@@ -76,7 +76,7 @@ def test_one_process_writes_the_table_and_skips_done_jobs(alone):
     assert '1 of 2 job(s) done' in second and 'vico/dog7: training' not in second
     assert 'vico/teapot: training 2 iterations' in second
     work_dir = alone['work_dir']
-    assert len(alone['stamps']) == 6  # dog7's images, scores and record are untouched by the second run
+    assert len(alone['stamps']) == 7  # dog7's images, their contact sheet, scores and record: untouched by the second run
     assert all(os.path.getmtime(work_dir / path) == stamp for path, stamp in alone['stamps'].items())
     out = alone['outputs']
     assert sorted(p for p in out if '/images/' in p) == [f'vico/{s}/images/{p:02d}_{k:02d}.png' for s in
