@@ -45,15 +45,11 @@ def concept_dotted_cup(rng, u, v):
 
 def concept_star_robot(rng, u, v):
     """A robot with a navy head on a lime body, one big eye, and a pink star on its chest."""
-    head = _rect(u, v, -0.42, 0.42, -0.78, -0.2)
-    antenna = _rect(u, v, -0.04, 0.04, -0.98, -0.78) | _ellipse(u, v, 0, -0.98, 0.08, 0.08)
-    body = _rect(u, v, -0.55, 0.55, -0.15, 0.55)
-    arms = _rect(u, v, -0.85, -0.6, -0.1, 0.4) | _rect(u, v, 0.6, 0.85, -0.1, 0.4)
-    legs = _rect(u, v, -0.4, -0.12, 0.55, 0.95) | _rect(u, v, 0.12, 0.4, 0.55, 0.95)
+    antenna, limbs, body, head = (p[0] for p in obj_robot(rng, u, v)[:4])
     eye = _ellipse(u, v, 0, -0.5, 0.2, 0.17)
     pupil = _ellipse(u, v, 0.05, -0.5, 0.08, 0.08)
     star = _star(u, v, 0, 0.2, 0.3)
-    return [(antenna, (0.35, 0.35, 0.38)), (arms | legs, NAVY), (body, LIME), (head, NAVY), (eye, (1.0, 1.0, 1.0)),
+    return [(antenna, (0.35, 0.35, 0.38)), (limbs, NAVY), (body, LIME), (head, NAVY), (eye, (1.0, 1.0, 1.0)),
             (pupil, (0.05, 0.05, 0.05)), (star, PINK)]
 
 
