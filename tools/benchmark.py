@@ -5,9 +5,12 @@
 2. ViCo's fast path vs its straightforward path (``fast_path=False``: no sharing, no truncation, no
    latent cache, eager attention everywhere), for sampling and for a training step, with the peak
    memory of a training step.
+3. ``--dreambench DIR``: instead, DreamBench generation of one subject (25 prompts x 4 images, PNGs
+   written) by the evaluator, batched (``--batch-size`` images per infer call) vs one image per call.
 
     python tools/benchmark.py --model tiny                     # seconds
     python tools/benchmark.py --model sd15 --size 256          # SD 1.5's architecture, random weights
+    python tools/benchmark.py --model tiny --dreambench ../shared/data/dreambench --repeats 1
 """
 import argparse
 import ctypes
@@ -16,11 +19,13 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 
+from mmagic_vico.evaluation.evaluator import DreamBenchEvaluator, default_backbones
 from mmagic_vico.models.tiny_sd import build_tiny_sd
 from mmagic_vico.models.vico.vico import ViCo
 from mmagic_vico.utils import register_all_modules
@@ -129,6 +134,29 @@ def run(kind: str, size: int, steps: int, repeats: int, guidance: float) -> list
     return rows
 
 
+def dreambench_generation(kind: str, size: int, steps: int, repeats: int, guidance: float, dreambench: str,
+                          subject: str, num_images: int, batch_size: int) -> list:
+    """Evaluator generation of a subject, batched vs one image per call, the runs interleaved."""
+    model = ViCo(model_folder(kind), placeholder='S*', initialize_token='toy').eval()
+    evaluator = DreamBenchEvaluator(dreambench, *default_backbones())
+    sampling = dict(num_images=num_images, num_inference_steps=steps, guidance_scale=guidance, height=size,
+                    width=size)
+    model.infer('a photo of S*', list_images(os.path.join(dreambench, subject))[0], num_inference_steps=1,
+                height=size, width=size, show_progress=False)  # warm-up
+    times = {batch_size: [], 1: []}
+    for _ in range(repeats):
+        for batch in times:
+            with tempfile.TemporaryDirectory() as folder:
+                start = time.perf_counter()
+                paths = evaluator.generate(model, subject, folder, batch_size=batch, **sampling)
+                times[batch].append(time.perf_counter() - start)
+            print(f'  {len(paths)} images, {batch} per call: {times[batch][-1]:.1f} s', flush=True)
+    batched, alone = (statistics.median(times[b]) for b in (batch_size, 1))
+    prompts = len(evaluator.protocol.prompts(subject, 'S*'))
+    return [(f'DreamBench {subject}, {prompts} prompts x {num_images} images: {batch_size} per call / 1 per call',
+             f'{batched:.1f} s / {alone:.1f} s', f'{alone / batched:.2f}x faster')]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', choices=['tiny', 'sd15'], default='tiny')
@@ -136,11 +164,19 @@ def main(argv=None):
     parser.add_argument('--steps', type=int, default=None, help='DDIM steps per sample (default: 10 tiny, 3 sd15)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--guidance', type=float, default=7.5)
+    parser.add_argument('--dreambench', help='measure DreamBench generation of --subject instead (the folder)')
+    parser.add_argument('--subject', default='dog7')
+    parser.add_argument('--num-images', type=int, default=4, help='DreamBench images per prompt')
+    parser.add_argument('--batch-size', type=int, default=8, help='DreamBench images per infer call, batched')
     args = parser.parse_args(argv)
     register_all_modules()
     size = args.size or (128 if args.model == 'tiny' else 256)
     steps = args.steps or (10 if args.model == 'tiny' else 3)
-    rows = run(args.model, size, steps, args.repeats, args.guidance)
+    if args.dreambench:
+        rows = dreambench_generation(args.model, size, steps, args.repeats, args.guidance, args.dreambench,
+                                     args.subject, args.num_images, args.batch_size)
+    else:
+        rows = run(args.model, size, steps, args.repeats, args.guidance)
     print(f'\n{args.model} model, {size}x{size}, {steps} DDIM steps, guidance {args.guidance}, median of '
           f'{args.repeats} runs after a warm-up; torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'{platform.processor() or platform.machine()}, device cpu')

@@ -114,10 +114,10 @@ def make_jobs(sweep_cfg, methods: list, subjects: list, protocol, dreambench: st
         extra = dict(sweep_cfg.get('train_options', {}).get(method, {}))
         if sweep_cfg.get('pretrained_model'):
             extra['model.pretrained_model'] = sweep_cfg.pretrained_model
+        base = load_config(path)
         for subject in subjects:
             noun = protocol.classes[subject]
             list_images(os.path.join(dreambench, subject))  # its photos are there
-            base = load_config(path)
             options = dict(extra, **subject_options(base, dreambench, subject, noun,
                                                      os.path.join(work_dir, 'class_images'),
                                                      dict(sweep_cfg.get('initialize_tokens', {}))))
