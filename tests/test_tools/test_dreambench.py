@@ -79,8 +79,9 @@ def test_one_process_writes_the_table_and_skips_done_jobs(alone):
     assert len(alone['stamps']) == 7  # dog7's images, their contact sheet, scores and record: untouched by the second run
     assert all(os.path.getmtime(work_dir / path) == stamp for path, stamp in alone['stamps'].items())
     out = alone['outputs']
-    assert sorted(p for p in out if '/images/' in p) == [f'vico/{s}/images/{p:02d}_{k:02d}.png' for s in
-                                                          ('dog7', 'teapot') for p in range(2) for k in range(2)]
+    assert sorted(p for p in out if '/images/' in p) == [f'vico/{s}/images/{name}' for s in ('dog7', 'teapot') for name in
+                                                          [f'{p:02d}_{k:02d}.png' for p in range(2) for k in range(2)]
+                                                          + ['grid.png']]  # the images and their contact sheet
     table = out['dreambench.md'].decode()
     assert table.startswith('| method | CLIP-T | CLIP-I | DINO |') and '| vico |' in table
     assert '| vico |' in out['subjects/teapot.md'].decode()
