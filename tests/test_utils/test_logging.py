@@ -81,3 +81,25 @@ def test_train_verbose_prints_the_config_and_no_noise(tmp_path, tiny_path):
     assert all(d in out for d in DUMPS), out[-2000:]
     assert not [n for n in NOISE if n in out]
     assert 'done: weights, checkpoints and sample grids' in out
+
+
+def test_runners_started_in_the_same_second_keep_their_own_logs(tmp_path, monkeypatch, tiny_path):
+    """mmengine names a run's logger and visualizer by experiment name + a timestamp of whole seconds;
+    a second runner of the same second must not write into the first one's folder."""
+    import time
+
+    from mmengine import Config
+
+    from mmagic_vico.engine.runner import QuietRunner
+    from mmagic_vico.utils.config import apply_cfg_options
+    monkeypatch.setattr(time, 'strftime', lambda fmt, *a: '20260101_000000')  # both in one second
+    runners = []
+    for name in ('a', 'b'):
+        cfg = apply_cfg_options(Config.fromfile(TINY_CONFIG), {'model.pretrained_model': tiny_path})
+        cfg.work_dir = str(tmp_path / name)
+        cfg.experiment_name = 'demo'
+        runners.append(QuietRunner.from_cfg(cfg))
+    for name, runner in zip('ab', runners):
+        assert runner.logger.log_file.startswith(str(tmp_path / name))
+        assert runner.visualizer._vis_backends['LocalVisBackend']._save_dir.startswith(str(tmp_path / name))
+    assert runners[0].experiment_name != runners[1].experiment_name
