@@ -3,6 +3,8 @@
     python tools/train_toy_base.py RUN_DIR                     # every stage not done yet, then stop
     python tools/train_toy_base.py RUN_DIR --max-minutes 170   # stop the UNet stage cleanly after that
     python tools/train_toy_base.py RUN_DIR --export data/toyworld_sd15   # ship the EMA weights (fp16)
+    python tools/train_toy_base.py RUN_DIR --init-from data/toyworld_sd15  # a new machine: continue from
+                                                                          # the shipped (fp16) snapshot
 
 Each stage writes into RUN_DIR and is skipped when its output exists; the UNet stage checkpoints
 every --checkpoint-minutes and continues from its last checkpoint exactly as an uninterrupted run.
@@ -29,6 +31,9 @@ def main(argv=None):
     p.add_argument('--checkpoint-minutes', type=float, default=10.0)
     p.add_argument('--max-minutes', type=float, default=None, help='stop the UNet stage after this long')
     p.add_argument('--gate-every', type=int, default=0, help='measure the gates at every Nth checkpoint (0: never)')
+    p.add_argument('--init-from', metavar='FOLDER',
+                   help='with no UNet checkpoint in RUN_DIR: continue from this exported pipeline (its '
+                        'training_state.json step), e.g. the snapshot shipped in data/toyworld_sd15')
     p.add_argument('--export', metavar='FOLDER', help='write the EMA pipeline of RUN_DIR in fp16 to FOLDER and stop')
     args = p.parse_args(argv)
 
@@ -53,6 +58,10 @@ def main(argv=None):
     data = os.path.join(args.run_dir, 'data.npz')
     if not os.path.exists(data):
         bm.render_dataset(data, args.scenes, args.seed, log=log)
+    if args.init_from and not os.path.isdir(os.path.join(args.run_dir, 'vae')):
+        import shutil
+        shutil.copytree(os.path.join(args.init_from, 'vae'), os.path.join(args.run_dir, 'vae'))
+        log(f'vae: the snapshot\'s ({args.init_from}/vae)')
     if not os.path.isdir(os.path.join(args.run_dir, 'vae')):
         bm.train_vae(args.run_dir, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
                      log=log, max_threads=args.threads)
@@ -71,7 +80,7 @@ def main(argv=None):
 
     bm.train_unet(args.run_dir, steps=args.unet_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                   checkpoint_minutes=args.checkpoint_minutes, on_checkpoint=on_checkpoint, log=log,
-                  max_minutes=args.max_minutes, max_threads=args.threads)
+                  max_minutes=args.max_minutes, max_threads=args.threads, init_from=args.init_from)
     return 0
 
 

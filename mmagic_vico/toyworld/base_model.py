@@ -6,6 +6,7 @@ so ViCo's image attention maps are 4x4 .. 16x16), SD 1.5's UNet block structure 
 stages (render -> vae -> encode -> unet) each write into one run folder and resume from it; the
 result is a diffusers folder that ``StableDiffusionPipeline.from_pretrained`` and every config load.
 """
+import json
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from .render import render_scene
 from .world import BACKGROUND_NAMES, CLASS_NAMES, COLOUR_NAMES, random_caption, training_scenes
 
 RESOLUTION = 64
+TRAINING_STATE = 'training_state.json'  # beside an exported pipeline: the step its weights are from
 UNET_CONFIG = dict(SD15_UNET_CONFIG, sample_size=16, block_out_channels=(32, 64, 128, 128), cross_attention_dim=64,
                    attention_head_dim=4)
 VAE_CONFIG = dict(SD15_VAE_CONFIG, layers_per_block=1, norm_num_groups=8, block_out_channels=(32, 32, 64),
@@ -35,19 +37,20 @@ TEXT_CONFIG = dict(SD15_TEXT_CONFIG, hidden_size=64, intermediate_size=256, num_
 
 # ----------------------------------------------------------------------------- stage 1: render
 def _render_chunk(args):
-    scenes, objects = args
+    scenes, objects, colours = args
     imgs = np.empty((len(scenes), RESOLUTION, RESOLUTION, 3), np.uint8)
     masks = np.empty((len(scenes), RESOLUTION, RESOLUTION), np.uint8)
     for i, s in enumerate(scenes):
-        img, mask = render_scene(s, RESOLUTION, objects=objects)
+        img, mask = render_scene(s, RESOLUTION, objects=objects, colours=colours)
         imgs[i], masks[i] = img, (mask * 255 + 0.5).astype(np.uint8)
     return imgs, masks
 
 
-def render_many(scenes, processes: int = 2, log: Callable = None, objects: Optional[dict] = None):
+def render_many(scenes, processes: int = 2, log: Callable = None, objects: Optional[dict] = None,
+                colours: Optional[dict] = None):
     """Render scenes in worker processes -> (uint8 images (N, 64, 64, 3), uint8 masks (N, 64, 64)).
-    ``objects``: drawings beyond the world's (the toy DreamBench's concepts)."""
-    chunks = [(scenes[i:i + 500], objects) for i in range(0, len(scenes), 500)]
+    ``objects``/``colours``: drawings and colours beyond the world's (the toy DreamBench's concepts)."""
+    chunks = [(scenes[i:i + 500], objects, colours) for i in range(0, len(scenes), 500)]
     imgs, masks = [], []
     with Pool(processes) as pool:
         for i, (im, m) in enumerate(pool.imap(_render_chunk, chunks)):
@@ -269,9 +272,9 @@ def load_tokenizer(run_dir: str):
     return CLIPTokenizer.from_pretrained(folder)
 
 
-def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.float32) -> str:
+def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.float32, step: Optional[int] = None) -> str:
     """A diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), written
-    beside the target and renamed over it."""
+    beside the target and renamed over it; ``step``: the training step, in training_state.json."""
     from diffusers import PNDMScheduler, StableDiffusionPipeline
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
@@ -283,6 +286,9 @@ def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.f
             scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False)
         pipe.save_pretrained(staging, safe_serialization=True)
+        if step is not None:
+            with open(os.path.join(staging, TRAINING_STATE), 'w', encoding='utf-8') as f:
+                json.dump({'step': int(step)}, f)
         old = folder + '.old'
         if os.path.exists(folder):
             shutil.rmtree(old, ignore_errors=True)
@@ -294,6 +300,24 @@ def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.f
     return folder
 
 
+def load_snapshot(folder: str, unet, text_encoder) -> int:
+    """Load an exported pipeline's UNet and text encoder weights (fp16 or fp32) into the training modules;
+    returns the step its training_state.json names."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+    path = os.path.join(folder, TRAINING_STATE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{folder} has no {TRAINING_STATE}: give a pipeline folder that '
+                                'tools/train_toy_base.py exported (run_dir/pipeline, or its --export copy)')
+    with open(path, encoding='utf-8') as f:
+        step = int(json.load(f)['step'])
+    unet.load_state_dict({k: v.float() for k, v in
+                          UNet2DConditionModel.from_pretrained(os.path.join(folder, 'unet')).state_dict().items()})
+    text_encoder.load_state_dict({k: v.float() for k, v in CLIPTextModel.from_pretrained(
+        os.path.join(folder, 'text_encoder')).state_dict().items()})
+    return step
+
+
 def _copy_as(module, dtype):
     import copy
     module = copy.deepcopy(module)
@@ -303,13 +327,19 @@ def _copy_as(module, dtype):
 def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float = 5e-4, warmup: int = 500,
                ema_decay: float = 0.9995, seed: int = 0, checkpoint_minutes: float = 10.0,
                on_checkpoint: Optional[Callable] = None, log: Callable = print, max_minutes: float = None,
-               max_threads: int = 2):
+               max_threads: int = 2, init_from: Optional[str] = None):
     """Train the UNet and the text encoder jointly (epsilon prediction, min-SNR-5 weighting, EMA).
 
     Every step draws its batch, captions, timesteps and noise from generators seeded by (seed, step),
     so a resumed run continues exactly as an uninterrupted one. Checkpoints (weights-only loadable)
     go to run_dir/unet_state.pt every ``checkpoint_minutes``; the EMA weights are exported as a
-    diffusers folder run_dir/pipeline at each one and ``on_checkpoint(step)`` is called.
+    diffusers folder run_dir/pipeline at each one (with training_state.json: its step) and
+    ``on_checkpoint(step)`` is called.
+
+    ``init_from``: a pipeline folder exported by this function (or its fp16 copy, e.g. the weights-only
+    snapshot committed to the repo) to continue from when run_dir has no checkpoint: its EMA weights
+    become the live and EMA weights at its step; the optimizer starts afresh with the warm-up again.
+    Such a continuation is close to, not bit-equal with, an uninterrupted run.
     """
     from diffusers import AutoencoderKL, DDPMScheduler
     unet, text_encoder = build_components(seed)
@@ -335,6 +365,11 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
         ema.load_state_dict(state['ema'])
         start = int(state['step'])
         log(f'unet: resumed at step {start}')
+    rewarm_from = int(state.get('rewarm_from', 0)) if state else 0
+    if not state and init_from:
+        start = rewarm_from = load_snapshot(init_from, unet, text_encoder)
+        ema = EMA(params, ema_decay)
+        log(f'unet: continuing from the snapshot {init_from} at step {start} (fresh optimizer, warm-up again)')
 
     @lru_cache(maxsize=100_000)
     def ids(text: str) -> torch.Tensor:
@@ -343,8 +378,8 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
 
     def checkpoint(step):
         _save_state(state_path, dict(unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
-                                     opt=opt.state_dict(), ema=ema.state_dict(), step=step))
-        export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params)
+                                     opt=opt.state_dict(), ema=ema.state_dict(), step=step, rewarm_from=rewarm_from))
+        export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step)
         log(f'unet: checkpoint at step {step}')
         if on_checkpoint:
             on_checkpoint(step)
@@ -365,7 +400,7 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch_size,), generator=g)
         noisy = noise_scheduler.add_noise(z, noise, t)
         for group in opt.param_groups:
-            group['lr'] = lr * min(1.0, (step + 1) / warmup)
+            group['lr'] = lr * min(1.0, (step + 1 - rewarm_from) / warmup)
         context = text_encoder(input_ids)[0]
         pred = unet(noisy, t, context).sample
         loss = (min_snr_weight(acp, t) * F.mse_loss(pred, noise, reduction='none').mean(dim=(1, 2, 3))).mean()
@@ -390,12 +425,13 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
             break
 
 
-def export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params):
-    """Write the EMA weights as the diffusers folder run_dir/pipeline (the live weights are left as they are)."""
+def export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step: int):
+    """Write the EMA weights as the diffusers folder run_dir/pipeline (the live weights are left as they are),
+    with training_state.json naming the step."""
     live = [p.detach().clone() for p in params]
     ema.copy_to(params)
     try:
-        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer)
+        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer, step=step)
     finally:
         with torch.no_grad():
             for p, v in zip(params, live):

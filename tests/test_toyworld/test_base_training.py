@@ -69,3 +69,30 @@ def test_pipeline_folder_loads_in_diffusers_and_keeps_sd15_structure(run_dir, tm
     out = pipe('a photo of a red cup on the beach', num_inference_steps=2, output_type='np',
                generator=torch.Generator().manual_seed(0)).images
     assert out.shape == (1, 64, 64, 3)
+
+
+def test_a_new_machine_continues_from_the_shipped_fp16_snapshot(run_dir, tmp_path):
+    """The weights-only snapshot committed to the repo (the EMA pipeline in fp16, with its step) is enough
+    to go on: the continued run starts from those weights at that step, without an optimizer state."""
+    import json
+
+    from mmagic_vico.toyworld.ship import export_fp16
+    a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    _copy_inputs(run_dir, a)
+    quiet = dict(batch_size=2, log=lambda m: None, max_threads=1)
+    bm.train_unet(a, steps=3, **quiet)
+    snapshot = export_fp16(os.path.join(a, 'pipeline'), str(tmp_path / 'snapshot'))
+    assert json.load(open(os.path.join(snapshot, bm.TRAINING_STATE))) == {'step': 3}
+    _copy_inputs(run_dir, b)
+    unet, text_encoder = bm.build_components(1)
+    assert bm.load_snapshot(snapshot, unet, text_encoder) == 3
+    shipped = _weights(snapshot)
+    assert all(torch.equal(shipped['unet.' + k].float(), v) for k, v in unet.state_dict().items())
+    logs = []
+    bm.train_unet(b, steps=5, init_from=snapshot, **dict(quiet, log=logs.append))
+    assert any('continuing from the snapshot' in m and 'step 3' in m for m in logs)
+    assert json.load(open(os.path.join(b, 'pipeline', bm.TRAINING_STATE))) == {'step': 5}
+    state = torch.load(os.path.join(b, 'unet_state.pt'), weights_only=True)
+    assert state['step'] == 5 and state['rewarm_from'] == 3
+    with pytest.raises(FileNotFoundError, match='exported'):
+        bm.load_snapshot(run_dir, unet, text_encoder)
