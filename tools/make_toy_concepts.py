@@ -1,19 +1,24 @@
-"""Render the toy DreamBench: 6 novel concepts (data/toybench/<concept>/*.png, 5 photos each, 64 px) and
-their prompts_and_classes.txt in DreamBench's own format, so tools/evaluate.py and tools/compare.py read it.
+"""Render the toy DreamBench: 6 novel concepts (data/toybench/<concept>/*.png, 5 photos each, 64 px), their
+prompts_and_classes.txt in DreamBench's own format, so tools/evaluate.py and tools/compare.py read it, and
+scorers.json naming the pixel scorers that measure context and subject fidelity on it
+(mmagic_vico/toyworld/fidelity.py).
 
     python tools/make_toy_concepts.py [--out data/toybench] [--photos 5]
 """
 import argparse
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data'))
 
-#: Re-contextualisation prompts: the world's backgrounds (its only property is a colour, which is the
-#: concept's identity here, so there are no property-change prompts).
-PROMPT_TEMPLATES = ["'a {0} {1} %s'.format(unique_token, class_token)," % phrase for phrase in (
-    'on the beach', 'in the snow', 'on the grass', 'at night', 'in a room', 'on a table', 'in the water',
-    'on a cobblestone street')]
+
+def prompt_templates() -> list:
+    """Re-contextualisation prompts: the world's backgrounds (its only property is a colour, which is the
+    concept's identity here, so there are no property-change prompts)."""
+    from mmagic_vico.toyworld.world import BACKGROUND_PHRASES
+    return ["'a {0} {1} %s'.format(unique_token, class_token)," % p for p in BACKGROUND_PHRASES.values()]
 
 
 def photo_scenes(name: str, photos: int, seed: int = 0):
@@ -29,7 +34,7 @@ def photo_scenes(name: str, photos: int, seed: int = 0):
 
 def write_protocol(path: str, classes: dict) -> None:
     lines = ['Classes', '', 'subject_name,class'] + [f'{s},{c}' for s, c in classes.items()]
-    prompts = ['prompt_list = ['] + PROMPT_TEMPLATES + [']']
+    prompts = ['prompt_list = ['] + prompt_templates() + [']']
     lines += ['', 'Prompts', '', 'Object Prompts', ''] + prompts + ['', 'Live Subject Prompts', ''] + prompts
     with open(path, 'w', encoding='utf-8') as f:
         f.write('\n'.join(lines) + '\n')
@@ -39,9 +44,10 @@ def main(argv=None):
     from PIL import Image
 
     from mmagic_vico.toyworld.concepts import CONCEPTS, concept_objects
+    from mmagic_vico.toyworld.fidelity import SCORERS_FILE
     from mmagic_vico.toyworld.render import render_scene
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'toybench'))
+    p.add_argument('--out', default=os.path.join(DATA, 'toybench'))
     p.add_argument('--photos', type=int, default=5)
     args = p.parse_args(argv)
     objects = concept_objects()
@@ -51,8 +57,13 @@ def main(argv=None):
         for i, scene in enumerate(photo_scenes(name, args.photos)):
             Image.fromarray(render_scene(scene, objects=objects)[0]).save(os.path.join(folder, f'{i:02d}.png'))
     write_protocol(os.path.join(args.out, 'prompts_and_classes.txt'), {n: c for n, (c, _) in CONCEPTS.items()})
+    scorers = {k: os.path.relpath(os.path.join(DATA, f), os.path.abspath(args.out)).replace(os.sep, '/')
+               for k, f in (('world', 'toyworld_scorer.safetensors'), ('subject', 'toybench_scorer.safetensors'))}
+    with open(os.path.join(args.out, SCORERS_FILE), 'w', encoding='utf-8') as f:
+        json.dump(scorers, f, indent=1)
+        f.write('\n')
     print(f'wrote {len(CONCEPTS)} concepts x {args.photos} photos and prompts_and_classes.txt to '
-          f'{os.path.normpath(args.out)}')
+          f'{os.path.normpath(args.out)}, with {SCORERS_FILE}')
     return 0
 
 

@@ -22,39 +22,9 @@ DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 KINDS = {'base': ('toyworld_scorer.safetensors', 0.98), 'concepts': ('toybench_scorer.safetensors', 0.95)}
 
 
-def base_set(per_triple, seed, stream):
-    from mmagic_vico.toyworld import base_model as bm
-    from mmagic_vico.toyworld.scorer import BASE_HEADS
-    from mmagic_vico.toyworld.world import evaluation_scenes
-    scenes = evaluation_scenes(None, per_triple, seed, stream=stream)
-    images, _ = bm.render_many(scenes)
-    return images, bm.scene_labels(scenes), BASE_HEADS
-
-
-def concept_set(per_triple, seed, stream):
-    """Each concept on every background (per_triple * 6 renders per background), and as many renders of the
-    world's own objects labelled 'other'."""
-    import numpy as np
-
-    from mmagic_vico.toyworld import base_model as bm
-    from mmagic_vico.toyworld.concepts import CONCEPTS, concept_objects
-    from mmagic_vico.toyworld.render import Scene
-    from mmagic_vico.toyworld.world import BACKGROUND_NAMES, evaluation_scenes
-    names = list(CONCEPTS) + ['other']
-    rng = np.random.default_rng([seed, stream, 7])
-    lo = stream * 2 ** 31
-    scenes = [Scene(b, c, 'none', int(rng.integers(lo, lo + 2 ** 31)))
-              for c in CONCEPTS for b in BACKGROUND_NAMES for _ in range(6 * per_triple)]
-    concept_images, _ = bm.render_many(scenes, objects=concept_objects())
-    others = evaluation_scenes(None, per_triple, seed + 1, stream=stream)
-    other_images, _ = bm.render_many(others)
-    images = np.concatenate([concept_images, other_images])
-    labels = np.array([names.index(s.cls) for s in scenes] + [names.index('other')] * len(others))[:, None]
-    return images, labels, {'concept': names}
-
-
 def main(argv=None):
     from mmagic_vico.toyworld.scorer import ToyScorer, train_scorer
+    from mmagic_vico.toyworld.scorer_sets import base_set, concept_set
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--kind', choices=list(KINDS), default='base')
     p.add_argument('--out', help='weights file (default data/<kind file>)')

@@ -1,5 +1,5 @@
-"""Generate a method's DreamBench images and score them (CLIP-T, CLIP-I, DINO); the scorers are loaded
-once and shared by every method compared."""
+"""Generate a method's DreamBench images and score them (CLIP-T, CLIP-I, DINO, and a toy benchmark's own
+pixel scorers when its folder names them); the scorers are loaded once and shared by every method compared."""
 import os
 
 import torch
@@ -7,6 +7,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmagic_vico.registry import MODELS
+from mmagic_vico.toyworld.fidelity import ToyFidelity
 from mmagic_vico.utils.atomic import atomic_save_image
 from mmagic_vico.utils.image import list_images, make_grid
 
@@ -14,7 +15,6 @@ from .batching import generation_calls, image_name, image_seed
 from .dreambench import read_dreambench
 from .metrics import ImageEmbedder, TextImageScorer, mean_pairwise_cosine
 
-METRICS = ('CLIP-T', 'CLIP-I', 'DINO')
 TINY_SD, TINY_CLIP, TINY_DINO = (os.path.join('data', name) for name in ('tiny_sd15', 'tiny_clip', 'tiny_dino'))
 
 
@@ -45,12 +45,15 @@ class DreamBenchEvaluator:
     For each subject: its 25 prompts x ``num_images`` images, seeds fixed per image (prompt ``p``,
     image ``k``: ``seed + 1000 p + k``), ``batch_size`` images per ``infer`` call (one seed each, so the
     images are those of one-image calls), images already on disk reused (an interrupted run resumes);
-    CLIP-T against the prompts without the unique token, CLIP-I and DINO against the real photos.
+    CLIP-T against the prompts without the unique token, CLIP-I and DINO against the real photos; on a
+    benchmark whose folder names pixel scorers (``scorers.json``, the toy DreamBench) also context, subject,
+    subject-cos and copy (mmagic_vico/toyworld/fidelity.py).
     """
 
     def __init__(self, dreambench: str, clip: str, dino: str, device: str = 'cpu'):
         self.root, self.protocol, self.device = dreambench, read_dreambench(dreambench), device
         self.clip_t, self.dino = TextImageScorer(clip, device), ImageEmbedder(dino, 'dino', device)
+        self.toy = ToyFidelity.from_benchmark(dreambench)
 
     @torch.no_grad()
     def generate(self, model, subject: str, folder: str, num_images: int = 4, seed: int = 0, batch_size: int = 8,
@@ -87,10 +90,12 @@ class DreamBenchEvaluator:
         real = [Image.open(p) for p in list_images(os.path.join(self.root, subject))]
         texts = [t for t in self.protocol.text_prompts(subject) for _ in range(num_images)]
         generated_clip = self.clip_t.images(generated)  # encoded once, for CLIP-T and CLIP-I
-        return {'CLIP-T': self.clip_t.score(generated_clip, texts).mean().item(),
-                'CLIP-I': mean_pairwise_cosine(generated_clip, self.clip_t.images(real)),
-                'DINO': mean_pairwise_cosine(self.dino(generated), self.dino(real)),
-                'images': len(paths)}
+        scores = {'CLIP-T': self.clip_t.score(generated_clip, texts).mean().item(),
+                  'CLIP-I': mean_pairwise_cosine(generated_clip, self.clip_t.images(real)),
+                  'DINO': mean_pairwise_cosine(self.dino(generated), self.dino(real))}
+        if self.toy is not None:
+            scores.update(self.toy.score(subject, generated, texts, real))
+        return dict(scores, images=len(paths))
 
     def evaluate(self, model_cfg, subjects: list, out_dir: str, weights: str | None = None, num_images: int = 4,
                  seed: int = 0, batch_size: int = 8, **sampling) -> dict:
@@ -110,12 +115,19 @@ class DreamBenchEvaluator:
                                   **sampling)
             results[subject] = self.score(subject, paths, num_images)
         del model
-        overall = {k: sum(r[k] for r in results.values()) / len(results) for k in METRICS}
+        overall = {k: sum(r[k] for r in results.values()) / len(results) for k in metric_names(results.values())}
         return dict(subjects=results, overall=overall)
+
+
+def metric_names(rows) -> list:
+    """The metrics of score dicts, in order: CLIP-T, CLIP-I, DINO, then any others all rows have."""
+    rows = list(rows)
+    return [k for k in rows[0] if k != 'images' and all(k in r for r in rows)]
 
 
 def scores_table(rows: dict, first: str = 'subject') -> str:
     """A markdown table of ``{row name: {metric: value}}``."""
-    lines = [f'| {first} | ' + ' | '.join(METRICS) + ' |', '|---' * (len(METRICS) + 1) + '|']
-    lines += [f'| {name} | ' + ' | '.join(f'{r[k]:.3f}' for k in METRICS) + ' |' for name, r in rows.items()]
+    metrics = metric_names(rows.values())
+    lines = [f'| {first} | ' + ' | '.join(metrics) + ' |', '|---' * (len(metrics) + 1) + '|']
+    lines += [f'| {name} | ' + ' | '.join(f'{r[k]:.3f}' for k in metrics) + ' |' for name, r in rows.items()]
     return '\n'.join(lines)

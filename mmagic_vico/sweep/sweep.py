@@ -11,7 +11,7 @@ import torch
 
 from mmagic_vico.evaluation.batching import generation_calls, image_name
 from mmagic_vico.evaluation.cli import write_report
-from mmagic_vico.evaluation.evaluator import METRICS, scores_table
+from mmagic_vico.evaluation.evaluator import metric_names, scores_table
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_write_bytes
 from .ranks import Ranks
@@ -120,7 +120,7 @@ class DreamBenchSweep:
         if missing:
             raise RuntimeError(f'{job.name}: {len(missing)} image(s) were not generated ({missing[:2]}); run again.')
         scores = self.evaluator.score(job.subject, paths, n)
-        self.log(f'{job.name}: ' + ', '.join(f'{k} {scores[k]:.3f}' for k in METRICS))
+        self.log(f'{job.name}: ' + ', '.join(f'{k} {scores[k]:.3f}' for k in metric_names([scores])))
         return write_record(job.scores_record, self.scores_made_by(job, trained), scores=scores)
 
     # ---------------------------------------------------------------- the table
@@ -137,7 +137,8 @@ class DreamBenchSweep:
         subjects = list(dict.fromkeys(job.subject for job in self.all_jobs))
         per_method = {m: {j.subject: records[j.name]['scores'] for j in self.all_jobs if j.method == m}
                       for m in methods}
-        overall = {m: {k: sum(s[k] for s in per_method[m].values()) / len(per_method[m]) for k in METRICS}
+        overall = {m: {k: sum(s[k] for s in per_method[m].values()) / len(per_method[m])
+                       for k in metric_names(per_method[m].values())}
                    for m in methods}
         for subject in subjects:
             rows = {m: per_method[m][subject] for m in methods}

@@ -13,6 +13,8 @@ from .render import _ellipse, _polygon, _rect, obj_ball, obj_box, obj_car, obj_c
 
 TEAL, PINK, CREAM, NAVY, LIME, BROWN = ((0.05, 0.62, 0.62), (0.98, 0.45, 0.70), (0.97, 0.93, 0.80),
                                        (0.10, 0.14, 0.40), (0.70, 0.92, 0.20), (0.45, 0.28, 0.14))
+#: the concepts' palette, none of it among the world's six colour words (lookalike negatives of the concept scorer)
+NOVEL_COLOURS = {'teal': TEAL, 'pink': PINK, 'cream': CREAM, 'navy': NAVY, 'lime': LIME, 'brown': BROWN}
 
 
 def _star(u, v, cx, cy, r):

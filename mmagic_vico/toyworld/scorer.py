@@ -86,6 +86,8 @@ class ToyScorer(nn.Module):
 def images_to_tensor(images, size: int = 64) -> torch.Tensor:
     if isinstance(images, np.ndarray):
         arr = images
+    elif all(isinstance(im, np.ndarray) for im in images):
+        arr = np.stack(images)
     else:
         from PIL import Image
         arr = np.stack([np.asarray(im.convert('RGB').resize((size, size), Image.BICUBIC)) for im in images])

@@ -1,5 +1,6 @@
 """DreamBench generation in batches: which images each infer call makes, and that a batched evaluator
 writes the images of the one-image-per-call one."""
+import glob
 import os
 
 import numpy as np
@@ -112,3 +113,36 @@ def test_a_call_interrupted_half_way_is_completed_with_the_same_images(tiny_cfg,
     after = images(folder)
     assert all(np.array_equal(before[name], after[name]) for name in before)
     assert all(os.path.getmtime(folder / name) == stamps[name] for name in ('00_00.png', '01_01.png'))
+
+
+def test_toy_benchmark_scores_subject_and_context_of_the_images_in_prompt_order(tmp_path, clip_folder,
+                                                                                 dino_folder):  # noqa: F811
+    """data/toybench names its pixel scorers: renders of the subject on each prompt's background score as
+    subject in context; the same renders under rotated prompts lose context; its photos are copies."""
+    from mmagic_vico.evaluation.evaluator import scores_table
+    from mmagic_vico.toyworld.base_model import render_many
+    from mmagic_vico.toyworld.concepts import concept_objects
+    from mmagic_vico.toyworld.fidelity import prompt_background
+    from mmagic_vico.toyworld.render import Scene
+    evaluator = DreamBenchEvaluator(os.path.join(REPO, 'data', 'toybench'), clip_folder, dino_folder)
+    prompts = evaluator.protocol.text_prompts('star_robot')
+    scenes = [Scene(prompt_background(p), 'star_robot', 'none', 5 * 10 ** 6 + i) for i, p in enumerate(prompts)]
+    renders, _ = render_many(scenes, processes=1, objects=concept_objects())
+
+    def save(folder, arrays):
+        os.makedirs(folder)
+        paths = [os.path.join(folder, image_name(p, 0)) for p in range(len(arrays))]
+        for path, a in zip(paths, arrays):
+            Image.fromarray(a).save(path)
+        return paths
+
+    in_place = evaluator.score('star_robot', save(tmp_path / 'a', renders), num_images=1)
+    assert in_place['context'] >= 7 / 8 and in_place['subject'] >= 7 / 8 and in_place['copy'] == 0, in_place
+    rotated = evaluator.score('star_robot', save(tmp_path / 'b', list(renders[1:]) + [renders[0]]), num_images=1)
+    assert rotated['context'] <= 1 / 8 and rotated['subject'] >= 7 / 8, rotated
+    photos = [np.asarray(Image.open(p).convert('RGB')) for p in
+              sorted(glob.glob(os.path.join(REPO, 'data', 'toybench', 'star_robot', '*.png')))]
+    copied = evaluator.score('star_robot', save(tmp_path / 'c', (photos * 2)[:len(prompts)]), num_images=1)
+    assert copied['copy'] == 1, copied
+    table = scores_table({'in place': in_place, 'rotated': rotated})
+    assert table.splitlines()[0] == '| subject | CLIP-T | CLIP-I | DINO | context | subject | subject-cos | copy |'
