@@ -4,6 +4,8 @@ import os
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_write
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError
 from .dreambooth import DreamBooth
 
 
@@ -17,10 +19,9 @@ class DreamBoothLoRA(DreamBooth):
 
     def __init__(self, pretrained_model: str, rank: int = 4,
                  target_modules=('to_k', 'to_q', 'to_v', 'to_out.0'), **kwargs):
-        if not isinstance(rank, int) or rank < 1:
-            raise ValueError(f'rank={rank!r} must be a positive integer (4 in diffusers\' example).')
+        checks.positive_int('rank', rank, "4 in diffusers' example")
         if kwargs.get('train_text_encoder'):
-            raise ValueError('DreamBoothLoRA adapts the UNet only; use DreamBooth for train_text_encoder=True.')
+            raise InvalidValueError('DreamBoothLoRA adapts the UNet only; use DreamBooth for train_text_encoder=True.')
         self.rank, self.target_modules = rank, list(target_modules)
         super().__init__(pretrained_model, **kwargs)
 

@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError
 from mmagic_vico.utils.image import to_rgb
 from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
 from .attention_store import ViCoAttentionStore
@@ -49,8 +51,7 @@ class ViCo(PersonalizedStableDiffusion):
                  image_cross_layers=DEFAULT_IMAGE_CROSS_LAYERS, reg_loss_weight: float = 5e-4,
                  fast_path: bool = True, gradient_checkpointing: bool = False, frozen_dtype: str | None = None,
                  data_preprocessor=None, init_cfg=None):
-        if reg_loss_weight < 0:
-            raise ValueError(f'reg_loss_weight={reg_loss_weight} must be >= 0 (the paper uses 5e-4).')
+        checks.number('reg_loss_weight', reg_loss_weight, minimum=0, hint='the paper uses 5e-4')
         self.image_cross_layers = [int(bool(f)) for f in image_cross_layers]
         self.reg_loss_weight = reg_loss_weight
         self.store = ViCoAttentionStore()
@@ -115,9 +116,11 @@ class ViCo(PersonalizedStableDiffusion):
         ``image_cross_attention_scale=0`` the result equals diffusers' ``StableDiffusionPipeline``.
         ``aesthetic_*``: Aesthetic Gradients on top (see ``PersonalizedStableDiffusion.sample``).
         """
+        checks.number('image_cross_attention_scale', image_cross_attention_scale, minimum=0,
+                      hint='1 is the default; 0 samples without the reference, as stock Stable Diffusion')
         if image_cross_attention_scale != 0 and image_reference is None:
-            raise ValueError('image_reference is required: give a PIL image or path of the concept '
-                             '(or image_cross_attention_scale=0 to sample without it).')
+            raise InvalidValueError('image_reference is required: give a PIL image or path of the concept '
+                                    '(or image_cross_attention_scale=0 to sample without it).')
         return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
                            num_images_per_prompt, eta, generator, seed, latents, show_progress,
                            image_reference=image_reference, scale=image_cross_attention_scale, **aesthetic)
