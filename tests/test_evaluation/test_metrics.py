@@ -76,7 +76,7 @@ def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_fo
     assert set(report['subjects']) == {'dog7', 'teapot'}
     for scores in report['subjects'].values():
         assert scores['images'] == 25 and -1 <= scores['CLIP-T'] <= 1 and -1 <= scores['DINO'] <= 1
-    assert len(os.listdir(tmp_path / 'dog7')) == 25
+    assert len(list((tmp_path / 'dog7').glob('*.png'))) == 25 and (tmp_path / 'dog7' / '.manifest.json').exists()
     assert '| **overall** |' in (tmp_path / 'scores.md').read_text()
     stamp = os.path.getmtime(tmp_path / 'dog7' / '00_00.png')
     again = main(args)  # resumes: the images are reused, the scores the same

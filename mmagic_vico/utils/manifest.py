@@ -1,0 +1,107 @@
+"""Caches that know what made them: a small JSON manifest (``.manifest.json``) inside a cache folder
+records what made its files (config, weights hash, sampler settings). Files are reused only under the
+same record; a cached image that no longer reads (truncated, corrupt) is made again, named in a warning.
+
+Used for evaluation images, DreamBooth's class images and a training run's work dir.
+"""
+import hashlib
+import json
+import os
+import warnings
+
+from .atomic import atomic_write_bytes
+from .errors import ConflictError
+from .image import open_image
+
+NAME = '.manifest.json'
+_hashes = {}  # (path, size, mtime) -> sha256: a file is hashed once per process
+
+
+def file_sha256(path: str) -> str:
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _hashes:
+        digest = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                digest.update(block)
+        _hashes[key] = digest.hexdigest()
+    return _hashes[key]
+
+
+def plain(value):
+    """``value`` as JSON data (mmengine ConfigDicts, tuples and paths included)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def read_manifest(folder: str) -> dict | None:
+    """The record of ``folder``, or None if it has none (or an unreadable one)."""
+    try:
+        with open(os.path.join(folder, NAME), encoding='utf-8') as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_manifest(folder: str, record: dict) -> None:
+    atomic_write_bytes(os.path.join(folder, NAME), json.dumps(plain(record), indent=1, sort_keys=True).encode())
+
+
+def flatten(record, prefix: str = '') -> dict:
+    """``{'a': {'b': 1}}`` -> ``{'a.b': 1}`` (lists stay values)."""
+    if not isinstance(record, dict):
+        return {prefix: record}
+    flat = {}
+    for key, value in record.items():
+        flat.update(flatten(value, f'{prefix}.{key}' if prefix else str(key)))
+    return flat
+
+
+def differences(old: dict, new: dict, ignore=()) -> list:
+    """``'key: old -> new'`` for every dotted key whose value differs (keys under ``ignore`` left out)."""
+    a, b = flatten(plain(old)), flatten(plain(new))
+    keys = [k for k in sorted(set(a) | set(b)) if not any(k == i or k.startswith(i + '.') for i in ignore)]
+    short = lambda v: (s if len(s := json.dumps(v)) <= 60 else s[:57] + '...')  # noqa: E731
+    return [f'{k}: {short(a.get(k))} -> {short(b.get(k))}' for k in keys if a.get(k) != b.get(k)]
+
+
+def cached_files(folder: str) -> list:
+    """Names of the files a cache folder holds (hidden ones, such as the manifest, left out)."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if not n.startswith('.'))
+
+
+def claim(folder: str, record: dict, what: str, fix: str, write: bool = True) -> None:
+    """Reuse the files of ``folder`` only if they were made under ``record``: an empty folder is claimed
+    (its manifest written, unless ``write`` is False); one whose manifest differs, or that holds files
+    but no manifest, raises :class:`ConflictError` saying what differs and ``fix``."""
+    files, stored = cached_files(folder), read_manifest(folder)
+    if files and stored is None:
+        raise ConflictError(f'{folder} holds {len(files)} file(s) '
+                            f'({", ".join(files[:3])}{", ..." if len(files) > 3 else ""}) '
+                            f'but no {NAME} saying what made them, so they may be {what} of other settings. {fix}')
+    if files and stored is not None:
+        changed = differences(stored, record)
+        if changed:
+            raise ConflictError(f'{what} in {folder} were made with other settings ({"; ".join(changed[:4])}'
+                                f'{"; ..." if len(changed) > 4 else ""}), so reusing them would mix two runs. {fix}')
+    if write and stored != plain(record):
+        write_manifest(folder, record)
+
+
+def reusable_image(path: str) -> bool:
+    """Whether a cached image exists and reads whole; an unreadable one is deleted (so that it is made
+    again) with a warning naming it."""
+    if not os.path.exists(path):
+        return False
+    try:
+        open_image(path)
+        return True
+    except ValueError as err:
+        reason = err.__cause__ or err
+        warnings.warn(f'cached image {path} is truncated or corrupt ({type(reason).__name__}: {reason}); '
+                      'making it again.')
+        os.remove(path)
+        return False
