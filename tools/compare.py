@@ -15,11 +15,13 @@ import os
 import re
 import sys
 
-from mmengine import DictAction
 
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.cli import ConfigOptions, add_debug_flag
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.errors import run_tool
 
 
 def parse_args(argv=None):
@@ -28,8 +30,9 @@ def parse_args(argv=None):
                    help='a method to compare; repeat for each')
     add_protocol_args(p)
     p.add_argument('--out-dir', default=os.path.join('work_dirs', 'compare'))
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                    help='applied to every method\'s config, e.g. model.pretrained_model=/data/sd15')
+    add_debug_flag(p)
     args = p.parse_args(argv)
     for spec in args.method:
         if len(spec) not in (2, 3):
@@ -45,12 +48,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    checks.output_dir(args.out_dir, '--out-dir')
     configs = [load_config(config, args.cfg_options) for _, config, *_ in args.method]  # typos fail before any work
     evaluator = build_evaluator(args)
+    folders = [os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name)) for name, *_ in args.method]
+    for cfg, folder, (_, _, *weights) in zip(configs, folders, args.method):  # every method's weights and images
+        evaluator.check(cfg.model, args.subjects, folder, weights[0] if weights else None, **sampling(args))
     reports = {}
-    for cfg, (name, config, *weights) in zip(configs, args.method):
+    for cfg, folder, (name, config, *weights) in zip(configs, folders, args.method):
         print(f'== {name}: {config}', file=sys.stderr)
-        folder = os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name))
         report = evaluator.evaluate(cfg.model, args.subjects, folder,
                                     weights[0] if weights else None, **sampling(args))
         reports[name] = dict(config=config, weights=weights[0] if weights else None, **report)
@@ -62,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -11,11 +11,13 @@ run resumes), then scored against the subject's real photos. Writes scores.json 
 import argparse
 import os
 
-from mmengine import DictAction
 
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.cli import ConfigOptions, add_debug_flag
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.errors import run_tool
 
 
 def parse_args(argv=None):
@@ -24,12 +26,14 @@ def parse_args(argv=None):
     p.add_argument('--weights', help="trained weights; '{subject}' is replaced by each subject's name")
     add_protocol_args(p)
     p.add_argument('--out-dir', default=os.path.join('work_dirs', 'evaluation'))
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=ConfigOptions)
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    checks.output_dir(args.out_dir, '--out-dir')
     cfg = load_config(args.config, args.cfg_options)  # a typo fails here, before the scorers load
     evaluator = build_evaluator(args)
     report = evaluator.evaluate(cfg.model, args.subjects, args.out_dir, args.weights, **sampling(args))
@@ -40,4 +44,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)
