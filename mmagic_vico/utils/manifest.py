@@ -29,9 +29,20 @@ def file_sha256(path: str) -> str:
     return _hashes[key]
 
 
+def _paths_resolved(value):
+    if isinstance(value, str) and os.sep in value and os.path.exists(value):
+        return os.path.realpath(value)  # 'configs/vico/../../data/tiny_sd15' and 'data/tiny_sd15' are one folder
+    if isinstance(value, dict):
+        return {k: _paths_resolved(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_paths_resolved(v) for v in value]
+    return value
+
+
 def plain(value):
-    """``value`` as JSON data (mmengine ConfigDicts, tuples and paths included)."""
-    return json.loads(json.dumps(value, default=str))
+    """``value`` as JSON data (mmengine ConfigDicts, tuples and paths included); a string naming an existing
+    file or folder becomes its real path, so that two spellings of one folder compare equal."""
+    return _paths_resolved(json.loads(json.dumps(value, default=str)))
 
 
 def read_manifest(folder: str) -> dict | None:
@@ -61,7 +72,8 @@ def flatten(record, prefix: str = '') -> dict:
 def differences(old: dict, new: dict, ignore=()) -> list:
     """``'key: old -> new'`` for every dotted key whose value differs (keys under ``ignore`` left out)."""
     a, b = flatten(plain(old)), flatten(plain(new))
-    keys = [k for k in sorted(set(a) | set(b)) if not any(k == i or k.startswith(i + '.') for i in ignore)]
+    keys = [k for k in set(a) | set(b) if not any(k == i or k.startswith(i + '.') for i in ignore)]
+    keys.sort(key=lambda k: (k.rsplit('.', 1)[-1] != 'type', k.count('.'), k))  # what differs most, first
     short = lambda v: (s if len(s := json.dumps(v)) <= 60 else s[:57] + '...')  # noqa: E731
     return [f'{k}: {short(a.get(k))} -> {short(b.get(k))}' for k in keys if a.get(k) != b.get(k)]
 

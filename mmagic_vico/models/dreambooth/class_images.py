@@ -20,8 +20,6 @@ def class_images_record(prompt: str, pretrained_model: str, num_inference_steps:
                         guidance_scale: float = 7.5, height=None, width=None, seed: int = 0) -> dict:
     """What makes a class image: its prompt, the frozen model and the sampler (image ``i`` is seeded
     ``seed + i``, so the number of images is not part of it: more can be added)."""
-    if isinstance(pretrained_model, str) and os.path.isdir(pretrained_model):
-        pretrained_model = os.path.abspath(pretrained_model)
     return plain(dict(what='DreamBooth class images', class_prompt=prompt, pretrained_model=pretrained_model,
                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, height=height,
                       width=width, seed=seed))
