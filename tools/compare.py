@@ -5,8 +5,9 @@ each subject's name. Same prompts, seeds, sampler and scorers (loaded once) for 
 go to OUT/<method>/<subject>/ and are reused by a rerun.
 
     python tools/compare.py --dreambench /data/dreambench --subjects dog7 teapot \
-        --method ViCo configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors' \
-        --method TI configs/textual_inversion/textual_inversion.py 'work_dirs/ti_{subject}/textual_inversion_weights.safetensors' \
+        --method ViCo configs/vico/vico.py 'work_dirs/vico/{subject}/vico_weights.safetensors' \
+        --method TI configs/textual_inversion/textual_inversion.py \
+            'work_dirs/textual_inversion/{subject}/textual_inversion_weights.safetensors' \
         --method SD configs/aesthetic_gradients/aesthetic_gradients.py \
         --clip /models/clip-vit-base-patch32 --dino /models/dino-vits16 --cfg-options model.pretrained_model=/data/sd15
 """
@@ -37,7 +38,7 @@ def parse_args(argv=None):
     for spec in args.method:
         if len(spec) not in (2, 3):
             p.error(f'--method {" ".join(spec)}: give NAME CONFIG [WEIGHTS], e.g. --method ViCo '
-                    "configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors'")
+                    "configs/vico/vico.py 'work_dirs/vico/{subject}/vico_weights.safetensors'")
         if not os.path.isfile(spec[1]):
             p.error(f'--method {spec[0]}: config {spec[1]!r} does not exist.')
     names = [spec[0] for spec in args.method]

@@ -62,7 +62,14 @@ def scale_embedding_lr(cfg) -> None:
 def setup_cpu_distributed(cfg, launcher: str) -> None:
     """mmengine's init pins a CUDA device and gives DDP ``device_ids``: neither exists on a CPU.
     Start the gloo process group here instead (mmengine then skips its own init)."""
-    if launcher == 'none' or torch.cuda.is_available():
+    if launcher == 'none':
+        return
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if launcher == 'pytorch' and missing:
+        raise InvalidValueError(f'--launcher pytorch: {missing} are not set; they come from torchrun: start the '
+                                'processes with bash tools/dist_train.sh CONFIG N (or torchrun), or leave --launcher '
+                                'out for one process.')
+    if torch.cuda.is_available():
         return
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend='gloo')

@@ -78,6 +78,9 @@ class PersonalizedStableDiffusion(BaseModel):
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type=ViCoDataPreprocessor),
                          init_cfg=init_cfg)
+        self.frozen_dtype = HALF_DTYPES.get(frozen_dtype, 'invalid') if frozen_dtype else None
+        if self.frozen_dtype == 'invalid':  # before Stable Diffusion loads
+            raise InvalidValueError(f'frozen_dtype={frozen_dtype!r}: use None (fp32), "bf16" or "fp16".')
         self.pretrained_model = pretrained_model
         self.placeholder, self.initialize_token = placeholder, initialize_token
         parts = load_stable_diffusion(pretrained_model)
@@ -101,9 +104,6 @@ class PersonalizedStableDiffusion(BaseModel):
         self.gradient_checkpointing = bool(gradient_checkpointing)
         if self.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
-        self.frozen_dtype = HALF_DTYPES.get(frozen_dtype, 'invalid') if frozen_dtype else None
-        if self.frozen_dtype == 'invalid':
-            raise InvalidValueError(f'frozen_dtype={frozen_dtype!r}: use None (fp32), "bf16" or "fp16".')
         if self.frozen_dtype is not None:
             for param in self.parameters():
                 if not param.requires_grad:

@@ -129,9 +129,9 @@ _GUIDANCE = '7.5 is the default; 1 or less turns classifier-free guidance off'
 #: The sampler's settings, checked by name wherever they enter (infer, sample grids, class images, flags).
 _SAMPLING = {
     'num_inference_steps': lambda n, v: positive_int(n, v, '50 is the default'),
-    'num_images_per_prompt': positive_int,
-    'num_images': positive_int,
-    'batch_size': positive_int,
+    'num_images_per_prompt': lambda n, v: positive_int(n, v, 'images per prompt, e.g. 1'),
+    'num_images': lambda n, v: positive_int(n, v, 'e.g. 2'),
+    'batch_size': lambda n, v: positive_int(n, v, 'e.g. 4'),
     'guidance_scale': lambda n, v: number(n, v, minimum=0, hint=_GUIDANCE),
     'eta': lambda n, v: number(n, v, 0, 1, hint='0: deterministic DDIM, the default; 1: DDPM-like'),
     'height': image_size,

@@ -107,6 +107,18 @@ def accepted_arguments(cls) -> set | None:
     return None  # **kwargs all the way up: anything goes
 
 
+_MISSING = object()
+
+
+def _child(node, part: str):
+    """``node[part]`` of a config section (or of a list, by index), or ``_MISSING``."""
+    if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    if isinstance(node, (dict, Config)) and part in node:
+        return node[part]
+    return _MISSING
+
+
 def check_cfg_options(cfg, options: dict | None, source: str = 'the config') -> None:
     """Refuse ``--cfg-options`` keys that would silently do nothing (a typo): a top-level key the config
     and the runner do not know, a dotted key under a missing section, or an argument the section's
@@ -117,10 +129,9 @@ def check_cfg_options(cfg, options: dict | None, source: str = 'the config') -> 
         parts = option.split('.')
         node, path = cfg, []
         for part in parts[:-1]:
-            if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, (dict, Config)) and part in node:
-                node = node[part]
+            child = _child(node, part)
+            if child is not _MISSING:
+                node = child
             else:
                 known = list(node.keys()) if isinstance(node, (dict, Config)) else []
                 where = '.'.join(path) or 'the top level'
@@ -167,23 +178,17 @@ def load_config(path: str, options: dict | None = None):
     return cfg
 
 
-_MISSING = object()
-
-
 def _value_at(cfg, option: str):
     """The value the config holds at a dotted key before an option changes it: the file's, else the
     default of the argument in the registered class (``_MISSING`` when neither is known)."""
     node = cfg
     parts = option.split('.')
     for part in parts[:-1]:
-        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, (dict, Config)) and part in node:
-            node = node[part]
-        else:
+        node = _child(node, part)
+        if node is _MISSING:
             return _MISSING
-    if isinstance(node, (dict, Config)) and parts[-1] in node:
-        return node[parts[-1]]
+    if _child(node, parts[-1]) is not _MISSING:
+        return _child(node, parts[-1])
     cls = _registered(node.get('type')) if isinstance(node, (dict, Config)) else None
     for klass in getattr(cls, '__mro__', ()):
         init = vars(klass).get('__init__')
@@ -267,3 +272,19 @@ def check_train_cfg(cfg, path: str = 'the config') -> None:
     if not _positive_int(accumulate):
         raise InvalidValueError(f'optim_wrapper.accumulative_counts={accumulate!r}: give a positive integer (1: no '
                                 'gradient accumulation).')
+    if 'weight_decay' in optimizer:
+        checks.number('optim_wrapper.optimizer.weight_decay', optimizer.weight_decay, minimum=0, hint='1e-2 by default')
+    for i, beta in enumerate(optimizer.get('betas') or ()):
+        if not (checks.is_number(beta) and 0 <= beta < 1):
+            raise InvalidValueError(f'optim_wrapper.optimizer.betas.{i}={beta!r} must be in [0, 1) ((0.9, 0.999) by '
+                                    'default).')
+    if 'eps' in optimizer:
+        checks.number('optim_wrapper.optimizer.eps', optimizer.eps, minimum=1e-30, hint='1e-8 by default')
+    checks.integer('train_dataloader.num_workers', loader.get('num_workers', 0), 0, '0: load in the main process')
+    dataset = loader.get('dataset') or {}
+    checks.number('train_dataloader.dataset.flip_prob', dataset.get('flip_prob', 0.0), 0, 1,
+                  hint='0: no flip, as the original')
+    for name, hook in (cfg.get('default_hooks') or {}).items():  # mmengine's too: interval 0 would never run
+        if isinstance(hook, dict) and 'interval' in hook and not (_positive_int(hook.interval) or hook.interval == -1):
+            raise InvalidValueError(f'default_hooks.{name}.interval={hook.interval!r}: give a positive number of '
+                                    'iterations (-1: never).')

@@ -74,7 +74,10 @@ def differences(old: dict, new: dict, ignore=()) -> list:
     a, b = flatten(plain(old)), flatten(plain(new))
     keys = [k for k in set(a) | set(b) if not any(k == i or k.startswith(i + '.') for i in ignore)]
     keys.sort(key=lambda k: (k.rsplit('.', 1)[-1] != 'type', k.count('.'), k))  # what differs most, first
-    short = lambda v: (s if len(s := json.dumps(v)) <= 60 else s[:57] + '...')  # noqa: E731
+    def short(v):
+        if isinstance(v, str) and len(v) > 40:
+            v = v[:16] + '...'  # a hash or a long path: its start tells them apart
+        return text if len(text := json.dumps(v)) <= 60 else text[:57] + '...'
     return [f'{k}: {short(a.get(k))} -> {short(b.get(k))}' for k in keys if a.get(k) != b.get(k)]
 
 

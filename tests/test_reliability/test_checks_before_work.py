@@ -90,12 +90,20 @@ def test_training_a_config_that_trains_nothing_says_what_to_do(tiny_cfg):
     ('default_hooks.sample_grid.seed=99999999999', ['default_hooks.sample_grid.seed=99999999999', 'a seed']),
     ('default_hooks.sample_grid.prompts=[a {name} photo]', ["default_hooks.sample_grid.prompts='a {name} photo'",
                                                             "['{name}']", 'only field']),
-    ('default_hooks.sample_grid.interval=0', ['default_hooks.sample_grid.interval=0', 'positive integer']),
+    ('default_hooks.sample_grid.interval=0', ['default_hooks.sample_grid.interval=0', 'positive']),
+    ('default_hooks.sample_grid.interval=-1', ['default_hooks.sample_grid.interval=-1', 'positive integer']),
+    ('default_hooks.checkpoint.interval=0', ['default_hooks.checkpoint.interval=0', '-1: never']),
+    ('train_dataloader.num_workers=-1', ['train_dataloader.num_workers=-1', 'integer >= 0']),
+    ('optim_wrapper.optimizer.weight_decay=-1', ['optim_wrapper.optimizer.weight_decay=-1', '>= 0']),
+    ('optim_wrapper.optimizer.betas=[0.9,1.5]', ['optim_wrapper.optimizer.betas.1=1.5', '[0, 1)']),
+    ('train_dataloader.dataset.flip_prob=2', ['train_dataloader.dataset.flip_prob=2', 'between 0 and 1']),
     ('default_hooks.export.interval=0', ['default_hooks.export.interval=0']),
     ('placeholder=None', ['train_dataloader.dataset.placeholder=None', 'e.g. "S*"']),
     ('train_dataloader.dataset.caption=a {name} of {}', ["caption='a {name} of {}'", "['{name}']"]),
 ], ids=['reference_typo', 'zero_images', 'zero_steps', 'height_100', 'negative_guidance', 'seed_too_large',
-        'prompt_field', 'zero_interval', 'zero_export_interval', 'placeholder_none', 'caption_field'])
+        'prompt_field', 'zero_interval', 'never_interval_of_a_grid', 'zero_checkpoint_interval', 'negative_workers',
+        'negative_weight_decay', 'beta_above_1', 'flip_prob_2', 'zero_export_interval', 'placeholder_none',
+        'caption_field'])
 def test_a_bad_setting_fails_before_the_model_loads_naming_its_key(tiny_cfg, option, texts):
     fails(lambda: preflight(option), UserError, *texts)
 
@@ -290,3 +298,18 @@ def test_cfg_options_keep_the_spaces_of_text_and_refuse_malformed_values(capsys)
     with pytest.raises(SystemExit) as info:
         parse_args([TINY_CONFIG, '--cfg-options', 'default_hooks.sample_grid.prompts=[a photo of {}'])
     assert info.value.code == 2 and "unbalanced brackets in '[a photo of {}'" in capsys.readouterr().err
+
+
+def test_launcher_pytorch_without_torchrun_says_how_to_start(tiny_cfg, monkeypatch):
+    from tools.train import build_cfg, parse_args
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    fails(lambda: build_cfg(parse_args([TINY_CONFIG, '--launcher', 'pytorch'])), InvalidValueError,
+          '--launcher pytorch', "'RANK'", 'tools/dist_train.sh')
+
+
+def test_a_bad_frozen_dtype_fails_before_stable_diffusion_loads(tiny_cfg, monkeypatch):
+    from mmagic_vico.models import personalized_sd
+    from mmagic_vico.registry import MODELS
+    monkeypatch.setattr(personalized_sd, 'load_stable_diffusion', None)  # loading would be a TypeError
+    fails(lambda: MODELS.build(tiny_cfg.model | dict(frozen_dtype='fp8')), InvalidValueError, "frozen_dtype='fp8'")
