@@ -80,7 +80,7 @@ def check_run_folder(work_dir: str, record: dict, resume: bool = False, overwrit
         raise ConflictError(f'{work_dir} holds the exports of another run ({shown}), which differs from this one in '
                             f'{_listed(other)}: training here would replace them. Give this run a folder of its own '
                             '(--work-dir DIR), or replace that run\'s exports with --overwrite.')
-    changed = differences(stored, record, ignore=NOT_COMPARED + IDENTITY)
+    changed = differences(stored, record, ignore=IDENTITY + ('config',) + tuple(f'settings.{k}' for k in NOT_COMPARED))
     if resume:
         if changed:
             warnings.warn(f'resuming the run in {work_dir} with other settings than it started with: '

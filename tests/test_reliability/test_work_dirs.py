@@ -1,5 +1,6 @@
 """A training run's folder: no silent overwrite of another run's exports, one live run per folder, and
 --resume that follows the folder (moved, copied, with a truncated newest checkpoint, another batch)."""
+import copy
 import os
 import shutil
 import signal
@@ -83,6 +84,11 @@ def test_the_same_run_again_warns_and_goes_on_another_process_count_stops(finish
         ('ViCo', 'tiny_toy', 'S*', 1)
     with pytest.warns(UserWarning, match='already holds the exports of this run'):
         check_run_folder(str(finished), record)
+    quieter = copy.deepcopy(record)  # how often it logs, and from which file the config came, change nothing
+    quieter['settings']['default_hooks']['logger']['interval'] = 50
+    quieter['config'] = 'my_copy_of_vico_tiny.py'
+    with pytest.warns(UserWarning, match='already holds the exports of this run'):
+        check_run_folder(str(finished), quieter)
     four = dict(record, processes=4)  # bash tools/dist_train.sh CONFIG 4 into the single-process run's folder
     with pytest.raises(ConflictError, match=r'processes: 1 -> 4'):
         check_run_folder(str(finished), four)
