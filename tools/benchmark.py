@@ -29,6 +29,8 @@ from mmagic_vico.evaluation.evaluator import DreamBenchEvaluator, default_backbo
 from mmagic_vico.models.tiny_sd import build_tiny_sd
 from mmagic_vico.models.vico.vico import ViCo
 from mmagic_vico.utils import register_all_modules
+from mmagic_vico.utils.cli import add_debug_flag, guidance_scale, image_size, positive_int
+from mmagic_vico.utils.errors import run_tool
 from mmagic_vico.utils.image import list_images, to_rgb
 
 CONCEPT = os.path.join('data', 'vico', 'tiny_toy')
@@ -160,14 +162,16 @@ def dreambench_generation(kind: str, size: int, steps: int, repeats: int, guidan
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', choices=['tiny', 'sd15'], default='tiny')
-    parser.add_argument('--size', type=int, default=None, help='image size (default: 128 tiny, 256 sd15)')
-    parser.add_argument('--steps', type=int, default=None, help='DDIM steps per sample (default: 10 tiny, 3 sd15)')
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--guidance', type=float, default=7.5)
+    parser.add_argument('--size', type=image_size, default=None, help='image size (default: 128 tiny, 256 sd15)')
+    parser.add_argument('--steps', type=positive_int, default=None,
+                        help='DDIM steps per sample (default: 10 tiny, 3 sd15)')
+    parser.add_argument('--repeats', type=positive_int, default=3)
+    parser.add_argument('--guidance', type=guidance_scale, default=7.5)
     parser.add_argument('--dreambench', help='measure DreamBench generation of --subject instead (the folder)')
     parser.add_argument('--subject', default='dog7')
-    parser.add_argument('--num-images', type=int, default=4, help='DreamBench images per prompt')
-    parser.add_argument('--batch-size', type=int, default=8, help='DreamBench images per infer call, batched')
+    parser.add_argument('--num-images', type=positive_int, default=4, help='DreamBench images per prompt')
+    parser.add_argument('--batch-size', type=positive_int, default=8, help='DreamBench images per infer call, batched')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     register_all_modules()
     size = args.size or (128 if args.model == 'tiny' else 256)
@@ -187,4 +191,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -5,8 +5,9 @@ each subject's name. Same prompts, seeds, sampler and scorers (loaded once) for 
 go to OUT/<method>/<subject>/ and are reused by a rerun.
 
     python tools/compare.py --dreambench /data/dreambench --subjects dog7 teapot \
-        --method ViCo configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors' \
-        --method TI configs/textual_inversion/textual_inversion.py 'work_dirs/ti_{subject}/textual_inversion_weights.safetensors' \
+        --method ViCo configs/vico/vico.py 'work_dirs/vico/{subject}/vico_weights.safetensors' \
+        --method TI configs/textual_inversion/textual_inversion.py \
+            'work_dirs/textual_inversion/{subject}/textual_inversion_weights.safetensors' \
         --method SD configs/aesthetic_gradients/aesthetic_gradients.py \
         --clip /models/clip-vit-base-patch32 --dino /models/dino-vits16 --cfg-options model.pretrained_model=/data/sd15
 """
@@ -15,11 +16,13 @@ import os
 import re
 import sys
 
-from mmengine import DictAction
 
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling, write_report
 from mmagic_vico.evaluation.evaluator import scores_table
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.cli import ConfigOptions, add_debug_flag
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.errors import run_tool
 from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 
@@ -29,14 +32,15 @@ def parse_args(argv=None):
                    help='a method to compare; repeat for each')
     add_protocol_args(p)
     p.add_argument('--out-dir', default=os.path.join('work_dirs', 'compare'))
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                    help='applied to every method\'s config, e.g. model.pretrained_model=/data/sd15')
     add_verbose_flag(p)
+    add_debug_flag(p)
     args = p.parse_args(argv)
     for spec in args.method:
         if len(spec) not in (2, 3):
             p.error(f'--method {" ".join(spec)}: give NAME CONFIG [WEIGHTS], e.g. --method ViCo '
-                    "configs/vico/vico.py 'work_dirs/vico_{subject}/vico_weights.safetensors'")
+                    "configs/vico/vico.py 'work_dirs/vico/{subject}/vico_weights.safetensors'")
         if not os.path.isfile(spec[1]):
             p.error(f'--method {spec[0]}: config {spec[1]!r} does not exist.')
     names = [spec[0] for spec in args.method]
@@ -48,12 +52,15 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     setup_logging(args.verbose)
+    checks.output_dir(args.out_dir, '--out-dir')
     configs = [load_config(config, args.cfg_options) for _, config, *_ in args.method]  # typos fail before any work
     evaluator = build_evaluator(args)
+    folders = [os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name)) for name, *_ in args.method]
+    for cfg, folder, (_, _, *weights) in zip(configs, folders, args.method):  # every method's weights and images
+        evaluator.check(cfg.model, args.subjects, folder, weights[0] if weights else None, **sampling(args))
     reports = {}
-    for cfg, (name, config, *weights) in zip(configs, args.method):
+    for cfg, folder, (name, config, *weights) in zip(configs, folders, args.method):
         print(f'== {name}: {config}', file=sys.stderr)
-        folder = os.path.join(args.out_dir, re.sub(r'[^\w.-]+', '_', name))
         report = evaluator.evaluate(cfg.model, args.subjects, folder,
                                     weights[0] if weights else None, **sampling(args))
         reports[name] = dict(config=config, weights=weights[0] if weights else None, **report)
@@ -65,4 +72,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

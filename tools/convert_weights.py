@@ -1,11 +1,13 @@
 """Convert weights between this project's files and the files other tools load.
 
     python tools/convert_weights.py compvis diffusers v1-5-pruned-emaonly.safetensors /data/sd15
-    python tools/convert_weights.py dreambooth compvis work_dirs/db/dreambooth_weights.safetensors db.safetensors
+    python tools/convert_weights.py dreambooth compvis work_dirs/dreambooth/my_dog/dreambooth_weights.safetensors \\
+        db.safetensors
     python tools/convert_weights.py vico-original vico logs/dog/checkpoints/cross_attention.pt dog.safetensors
     python tools/convert_weights.py vico-mmagic vico dog.pth dog_mmagic.safetensors
-    python tools/convert_weights.py embedding a1111 work_dirs/vico/vico_weights.safetensors S.safetensors
-    python tools/convert_weights.py lora kohya work_dirs/db_lora/pytorch_lora_weights.safetensors db_kohya.safetensors
+    python tools/convert_weights.py embedding a1111 work_dirs/vico/my_dog/vico_weights.safetensors S.safetensors
+    python tools/convert_weights.py lora kohya work_dirs/dreambooth_lora/my_dog/pytorch_lora_weights.safetensors \\
+        db_kohya.safetensors
 
 Nothing is unpickled: .pt / .pth / .ckpt inputs are read weights-only (plus textual inversion's
 ParameterDict, rebuilt as plain data), and outputs are written atomically.
@@ -13,6 +15,8 @@ ParameterDict, rebuilt as plain data), and outputs are written atomically.
 import argparse
 
 from mmagic_vico.convert.formats import CONVERSIONS, FORMATS, convert_file
+from mmagic_vico.utils.cli import add_debug_flag
+from mmagic_vico.utils.errors import run_tool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--embeddings', help="vico-original: the authors' embeddings file; default: the one beside INPUT")
     p.add_argument('--placeholder', default='S*', help='the placeholder the converted embedding stands for '
                    '(vico, a1111-pt); default S*')
+    add_debug_flag(p)
     return p
 
 
@@ -43,4 +48,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -4,7 +4,9 @@ or DreamBooth's class), its 25 prompts x N images generated in batches, scored (
 one table (method rows) in WORK_DIR/dreambench.md and per subject in WORK_DIR/subjects/.
 
 Every (method, subject) job is skipped when done and resumed when not (records of what made its weights
-and scores in WORK_DIR/<method>/<subject>/), so an interrupted sweep continues where it stopped.
+and scores in WORK_DIR/<method>/<subject>/), so an interrupted sweep continues where it stopped. A job
+that other settings made stops the sweep before any work (--overwrite: it is removed and made again);
+a job folder in use by another live sweep too.
 
     # the tiny default (CPU, minutes): configs/dreambench/dreambench_tiny.py
     python tools/dreambench.py --dreambench ../shared/data/dreambench --subjects dog7 teapot
@@ -17,12 +19,13 @@ and scores in WORK_DIR/<method>/<subject>/), so an interrupted sweep continues w
 import argparse
 import os
 
-from mmengine import Config, DictAction
-
+from mmagic_vico.engine.preflight import config_key
 from mmagic_vico.evaluation.cli import add_protocol_args, build_evaluator, sampling
 from mmagic_vico.sweep import DreamBenchSweep, join, make_jobs
-from mmagic_vico.utils import register_all_modules
-from mmagic_vico.utils.config import apply_cfg_options, check_cfg_options
+from mmagic_vico.utils import checks, register_all_modules
+from mmagic_vico.utils.cli import ConfigOptions, add_debug_flag, finite_number
+from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.errors import InvalidValueError, run_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SWEEP = os.path.join(REPO, 'configs', 'dreambench', 'dreambench_tiny.py')
@@ -37,13 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the sweep config (default: configs/dreambench/dreambench_tiny.py, the tiny default)')
     p.add_argument('--methods', nargs='+', help="methods of the config's `methods` (default: all of them)")
     add_protocol_args(p)
-    p.add_argument('--work-dir', help="default: the config's work_dir")
+    p.add_argument('--work-dir', help="default: the config's work_dir (work_dirs/<sweep config name> if it has none)")
+    p.add_argument('--overwrite', action='store_true',
+                   help='remove and make again the jobs in the work dir that other settings made (else they stop '
+                        'the sweep before any work)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                    help='none: one process, or a task of a Slurm job array; pytorch: torchrun; slurm: srun')
-    p.add_argument('--timeout-hours', type=float, default=72.0, help='how long a rank waits for the others')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--timeout-hours', type=finite_number(1e-3, hint='72 is the default'), default=72.0,
+                   help='how long a rank waits for the others')
+    p.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                    help='override keys of the sweep config, e.g. pretrained_model=/data/sd15')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(p)
     return p
 
 
@@ -54,12 +62,12 @@ def parse_args(argv=None):
     if not os.path.isfile(first.config):
         parser.error(f'sweep config {first.config!r} does not exist; give configs/dreambench/dreambench.py (SD 1.5) '
                      'or configs/dreambench/dreambench_tiny.py (the tiny default).')
-    cfg = Config.fromfile(first.config)
-    check_cfg_options(cfg, first.cfg_options, first.config)
-    apply_cfg_options(cfg, first.cfg_options)
+    cfg = load_config(first.config, first.cfg_options)  # a typo in an option, a NaN: named here
     parser.set_defaults(**{FLAGS[k]: v for k, v in cfg.get('evaluation', {}).items() if k in FLAGS})
     args = parser.parse_args(argv)
     args.sweep_cfg = cfg
+    with config_key('evaluation'):  # the config's values did not pass the flags' types
+        checks.sampling(**{key: getattr(args, flag) for key, flag in FLAGS.items()})
     unknown = sorted(set(args.methods or []) - set(cfg.methods))
     if unknown:
         parser.error(f'--methods {unknown} are not in {args.config}; its methods: {sorted(cfg.methods)}.')
@@ -71,13 +79,14 @@ def chosen_subjects(args, protocol) -> list:
     subjects = list(protocol.classes) if args.subjects == ['all'] else args.subjects
     unknown = [s for s in subjects if s not in protocol.classes]
     if unknown:
-        raise ValueError(f'--subjects {unknown} are not in {args.dreambench}/prompts_and_classes.txt; give subjects it '
-                         f'lists ({", ".join(protocol.classes)}) or all.')
+        raise InvalidValueError(f'--subjects {unknown} are not in {args.dreambench}/prompts_and_classes.txt; give '
+                                f'subjects it lists ({", ".join(protocol.classes)}) or all.')
     missing = [s for s in subjects if not os.path.isdir(os.path.join(args.dreambench, s))]
     if missing:
         present = [s for s in protocol.classes if os.path.isdir(os.path.join(args.dreambench, s))]
-        raise ValueError(f'--subjects: {args.dreambench} has no photos of {missing}; download the whole DreamBench '
-                         f'(google/dreambooth, dataset/) there, or name subjects it has: {" ".join(present)}.')
+        raise InvalidValueError(f'--subjects: {args.dreambench} has no photos of {missing}; download the whole '
+                                f'DreamBench (google/dreambooth, dataset/) there, or name subjects it has: '
+                                f'{" ".join(present)}.')
     return subjects
 
 
@@ -85,7 +94,9 @@ def main(argv=None):
     args = parse_args(argv)
     register_all_modules()
     cfg = args.sweep_cfg
-    work_dir = args.work_dir or cfg.work_dir
+    work_dir = args.work_dir or cfg.get('work_dir') or os.path.join(
+        'work_dirs', os.path.splitext(os.path.basename(args.config))[0])
+    checks.output_dir(work_dir, '--work-dir')  # a file, or read-only: before any work
     ranks = join(args.launcher, args.timeout_hours)
     try:
         if ranks.grouped:  # each rank its own GPU
@@ -97,11 +108,11 @@ def main(argv=None):
         settings = sampling(args)
         batch_size = settings.pop('batch_size')
         sweep = DreamBenchSweep(jobs, evaluator, dict(clip=args.clip, dino=args.dino), settings, batch_size,
-                                work_dir, os.path.join(REPO, 'tools', 'train.py'), REPO, ranks)
+                                work_dir, os.path.join(REPO, 'tools', 'train.py'), REPO, ranks, args.overwrite)
         return sweep.run()
     finally:
         ranks.close()
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -9,6 +9,10 @@ import os
 
 from mmagic_vico.models.aesthetic_gradients import make_aesthetic_embedding
 from mmagic_vico.models.tiny_sd import build_tiny_clip, ensure_tiny_sd
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.cli import add_debug_flag, positive_int
+from mmagic_vico.utils.errors import run_tool
+from mmagic_vico.utils.image import list_images
 from mmagic_vico.utils.logging import add_verbose_flag, setup_logging
 
 TINY_SD = os.path.join('data', 'tiny_sd15')
@@ -21,10 +25,13 @@ def main(argv=None):
     parser.add_argument('out', help='output .safetensors')
     parser.add_argument('--clip', default=TINY_CLIP, help='local CLIP folder (transformers layout); default: the '
                         'embedded tiny CLIP matching the tiny SD (built on first use)')
-    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--batch-size', type=positive_int, default=16, help='images per CLIP batch')
     add_verbose_flag(parser)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    checks.output_file(args.out, 'OUT')  # before any work: a folder or a read-only place fails here
+    list_images(args.folder)  # a missing or empty FOLDER too
     if args.clip == TINY_CLIP and not os.path.isdir(TINY_CLIP):
         ensure_tiny_sd(TINY_SD)
         build_tiny_clip(TINY_CLIP, TINY_SD)
@@ -36,4 +43,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

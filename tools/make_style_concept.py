@@ -13,6 +13,9 @@ from PIL import Image
 
 from mmagic_vico.toyworld.render import Scene, render_scene
 from mmagic_vico.toyworld.styles import STYLES
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.cli import add_debug_flag, positive_int
+from mmagic_vico.utils.errors import run_tool
 
 #: Varied content: every image shows another object, colour and background.
 SCENES = (Scene('beach', 'dog', 'orange', 11), Scene('room', 'cup', 'blue', 12), Scene('grass', 'car', 'red', 13),
@@ -29,9 +32,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('out_dir', nargs='?', help='default: data/vico/<style>')
     parser.add_argument('--style', choices=sorted(STYLES), default='linocut')
-    parser.add_argument('--size', type=int, default=256)
+    parser.add_argument('--size', type=positive_int, default=256)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    out_dir = args.out_dir or os.path.join('data', 'vico', args.style)
+    out_dir = checks.output_dir(args.out_dir or os.path.join('data', 'vico', args.style), 'OUT_DIR')
     os.makedirs(out_dir, exist_ok=True)
     for i, scene in enumerate(SCENES):
         path = os.path.join(out_dir, f'{i:02d}_{scene.cls}.png')
@@ -40,4 +44,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

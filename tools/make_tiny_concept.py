@@ -11,6 +11,11 @@ import random
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.atomic import atomic_save_image
+from mmagic_vico.utils.cli import add_debug_flag, positive_int
+from mmagic_vico.utils.errors import run_tool
+
 
 def background(rng: random.Random, size: int) -> Image.Image:
     top = tuple(rng.randint(60, 230) for _ in range(3))
@@ -59,18 +64,27 @@ def render(index: int, size: int, seed: int = 0) -> Image.Image:
     return image
 
 
-def main():
+def image_side(text: str) -> int:
+    """argparse type: a side of at least 32 px (the toy's details vanish below)."""
+    value = positive_int(text)
+    if value < 32:
+        raise argparse.ArgumentTypeError(f'{value} is too small; give 32 or more (256 is the default)')
+    return value
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('out_dir', nargs='?', default=os.path.join('data', 'vico', 'tiny_toy'))
-    parser.add_argument('--num', type=int, default=5)
-    parser.add_argument('--size', type=int, default=256)
-    args = parser.parse_args()
-    os.makedirs(args.out_dir, exist_ok=True)
+    parser.add_argument('--num', type=positive_int, default=5)
+    parser.add_argument('--size', type=image_side, default=256)
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    checks.output_dir(args.out_dir, 'OUT_DIR')
     for i in range(args.num):
         path = os.path.join(args.out_dir, f'{i:02d}.png')
-        render(i, args.size).save(path, optimize=True)
+        atomic_save_image(path, render(i, args.size), optimize=True)
         print(path)
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

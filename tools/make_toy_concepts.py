@@ -13,6 +13,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data'))
 
+from mmagic_vico.utils import checks  # noqa: E402
+from mmagic_vico.utils.cli import add_debug_flag, positive_int  # noqa: E402
+from mmagic_vico.utils.errors import run_tool  # noqa: E402
+
 
 def prompt_templates() -> list:
     """Re-contextualisation prompts: the world's backgrounds (its only property is a colour, which is the
@@ -48,8 +52,13 @@ def main(argv=None):
     from mmagic_vico.toyworld.render import render_scene
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', default=os.path.join(DATA, 'toybench'))
-    p.add_argument('--photos', type=int, default=5)
+    p.add_argument('--photos', type=positive_int, default=5)
+    add_debug_flag(p)
     args = p.parse_args(argv)
+    from mmagic_vico.toyworld.world import BACKGROUND_NAMES
+    if args.photos > len(BACKGROUND_NAMES):  # one background per photo
+        p.error(f'--photos {args.photos}: at most {len(BACKGROUND_NAMES)}, one per background of the world')
+    checks.output_dir(args.out, '--out')
     objects = concept_objects()
     for name in CONCEPTS:
         folder = os.path.join(args.out, name)
@@ -68,4 +77,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)

@@ -18,25 +18,48 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
+from mmagic_vico.utils import checks  # noqa: E402
+from mmagic_vico.utils.cli import add_debug_flag, finite_number, non_negative_int, positive_int, seed  # noqa: E402
+from mmagic_vico.utils.errors import MissingFileError, run_tool  # noqa: E402
+from mmagic_vico.utils.lock import folder_lock  # noqa: E402
+
+minutes = finite_number(1e-3, hint='e.g. 10')
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('run_dir')
-    p.add_argument('--scenes', type=int, default=60000, help='training scenes to render')
-    p.add_argument('--unet-steps', type=int, default=40000)
-    p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--lr', type=float, default=5e-4)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=2, help='at most this many (one while the machine is busy)')
-    p.add_argument('--checkpoint-minutes', type=float, default=10.0)
-    p.add_argument('--max-minutes', type=float, default=None, help='stop the UNet stage after this long')
-    p.add_argument('--gate-every', type=int, default=0, help='measure the gates at every Nth checkpoint (0: never)')
+    p.add_argument('--scenes', type=positive_int, default=60000, help='training scenes to render')
+    p.add_argument('--unet-steps', type=positive_int, default=40000)
+    p.add_argument('--batch-size', type=positive_int, default=32)
+    p.add_argument('--lr', type=finite_number(1e-12, hint='5e-4 is the default'), default=5e-4)
+    p.add_argument('--seed', type=seed, default=0)
+    p.add_argument('--threads', type=positive_int, default=2, help='at most this many (one while the machine is busy)')
+    p.add_argument('--checkpoint-minutes', type=minutes, default=10.0)
+    p.add_argument('--max-minutes', type=minutes, default=None, help='stop the UNet stage after this long')
+    p.add_argument('--gate-every', type=non_negative_int, default=0,
+                   help='measure the gates at every Nth checkpoint (0: never)')
     p.add_argument('--init-from', metavar='FOLDER',
                    help='with no UNet checkpoint in RUN_DIR: continue from this exported pipeline (its '
                         'training_state.json step), e.g. the snapshot shipped in data/toyworld_sd15')
     p.add_argument('--export', metavar='FOLDER', help='write the EMA pipeline of RUN_DIR in fp16 to FOLDER and stop')
+    add_debug_flag(p)
     args = p.parse_args(argv)
+    if args.export:
+        if not os.path.isfile(os.path.join(args.run_dir, 'pipeline', 'model_index.json')):
+            raise MissingFileError(f'--export: RUN_DIR {args.run_dir!r} has no pipeline/ to export yet; give the '
+                                   'folder of a run whose UNet stage has written a checkpoint.')
+        checks.output_dir(args.export, '--export')
+        return run(args)  # reads RUN_DIR only: no lock (a snapshot of a live training is exported this way)
+    if args.init_from and not os.path.isfile(os.path.join(args.init_from, 'training_state.json')):
+        raise MissingFileError(f'--init-from {args.init_from!r} is not a snapshot of this training (no '
+                               'training_state.json): give a folder that --export wrote, e.g. data/toyworld_sd15.')
+    checks.output_dir(args.run_dir, 'RUN_DIR')
+    with folder_lock(args.run_dir, 'a toy-world base training'):  # one live run per folder
+        return run(args)
 
+
+def run(args):
     from mmagic_vico.toyworld import base_model as bm
     torch.set_num_threads(args.threads)
     os.makedirs(args.run_dir, exist_ok=True)
@@ -85,4 +108,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)

@@ -21,6 +21,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data'))
 KINDS = {'base': ('toyworld_scorer.safetensors', 0.98), 'concepts': ('toybench_scorer.safetensors', 0.95)}
 
+from mmagic_vico.utils import checks  # noqa: E402
+from mmagic_vico.utils.cli import add_debug_flag, positive_int, seed  # noqa: E402
+from mmagic_vico.utils.errors import MissingFileError, run_tool  # noqa: E402
+
 
 def main(argv=None):
     from mmagic_vico.toyworld.scorer import ToyScorer, train_scorer
@@ -28,15 +32,21 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--kind', choices=list(KINDS), default='base')
     p.add_argument('--out', help='weights file (default data/<kind file>)')
-    p.add_argument('--per-triple', type=int, default=80, help='training renders per (class, colour, background)')
-    p.add_argument('--steps', type=int, default=2000)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--per-triple', type=positive_int, default=80,
+                   help='training renders per (class, colour, background)')
+    p.add_argument('--steps', type=positive_int, default=2000)
+    p.add_argument('--seed', type=seed, default=0)
+    p.add_argument('--threads', type=positive_int, default=2)
     p.add_argument('--gate-only', action='store_true')
+    add_debug_flag(p)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     filename, threshold = KINDS[args.kind]
     out = args.out or os.path.join(DATA, filename)
+    if args.gate_only and not os.path.isfile(out):
+        raise MissingFileError(f'--gate-only: no scorer at {out!r} to measure; train one first (leave --gate-only '
+                               'out), or give its file with --out.')
+    checks.output_file(out, '--out')  # before the training: a folder or a read-only place fails here
     make = base_set if args.kind == 'base' else concept_set
     log = lambda m: print(f'{time.strftime("%H:%M:%S")} {m}', flush=True)  # noqa: E731
 
@@ -57,4 +67,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)

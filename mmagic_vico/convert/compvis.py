@@ -17,6 +17,8 @@ from diffusers.loaders.single_file_utils import (DIFFUSERS_TO_LDM_MAPPING, LDM_C
                                                  LDM_VAE_KEYS, convert_ldm_clip_checkpoint,
                                                  convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint)
 
+from mmagic_vico.utils.errors import InvalidValueError
+
 #: Where each model lives in a CompVis SD 1.x checkpoint.
 COMPVIS_PREFIXES = dict(unet=LDM_UNET_KEY, vae=LDM_VAE_KEYS[0], text_encoder=LDM_CLIP_PREFIX_TO_REMOVE[0])
 #: LDM's names inside a UNet ResBlock, a VAE ResnetBlock and the VAE's AttnBlock.
@@ -58,8 +60,8 @@ def compvis_structure(state_dict: dict) -> dict:
     first_downsample = min((int(m.group(1)) for k in keys for m in [re.match(r'input_blocks\.(\d+)\.0\.op\.', k)]
                             if m), default=None)
     if first_downsample is None:
-        raise ValueError('not a Stable Diffusion 1.x checkpoint in the CompVis layout: it has no '
-                         f'{LDM_UNET_KEY}input_blocks.N.0.op (the UNet\'s first downsampler).')
+        raise InvalidValueError('not a Stable Diffusion 1.x checkpoint in the CompVis layout: it has no '
+                                f'{LDM_UNET_KEY}input_blocks.N.0.op (the UNet\'s first downsampler).')
     vae = COMPVIS_PREFIXES['vae']
     return dict(layers=first_downsample - 1, vae_levels=_count(state_dict, re.escape(vae) + r'encoder\.down\.(\d+)\.'))
 
@@ -162,9 +164,9 @@ def compvis_key_map(state_dict: dict) -> dict:
     key_map = {k: (names[int(v.flatten()[0])], v.ndim < 4) for k, v in landed.items() if k in state_dict}
     unnamed = [k for k in state_dict if k not in key_map]
     if unnamed:
-        raise ValueError(f'{len(unnamed)} weights have no place in a Stable Diffusion 1.x CompVis checkpoint, e.g. '
-                         f'{unnamed[:3]}: only SD 1.x models (UNet2DConditionModel, AutoencoderKL, CLIPTextModel) '
-                         'convert to the single-file layout.')
+        raise InvalidValueError(f'{len(unnamed)} weights have no place in a Stable Diffusion 1.x CompVis checkpoint, '
+                                f'e.g. {unnamed[:3]}: only SD 1.x models (UNet2DConditionModel, AutoencoderKL, '
+                                'CLIPTextModel) convert to the single-file layout.')
     return key_map
 
 

@@ -7,6 +7,7 @@ the defaults given (Stable Diffusion 1.5's, right for every model of the CompVis
 """
 import json
 
+from mmagic_vico.utils.errors import InvalidValueError
 from .compvis import diffusers_structure
 
 #: The safetensors metadata entry holding ``{'unet': ..., 'vae': ..., 'text_encoder': ..., 'scheduler': ...}``.
@@ -80,5 +81,6 @@ def _check_divisible(configs: dict, source: str, carried: bool) -> None:
     if problems:
         why = ('its carried configs disagree with its tensors' if carried else
                'it is not of Stable Diffusion 1.x\'s widths and carries no config')
-        raise ValueError(f'{source}: {"; ".join(problems)} do not divide: {why}. Convert it to a diffusers folder '
-                         'with its own configs where it was made, and give that folder as pretrained_model.')
+        raise InvalidValueError(f'{source}: {"; ".join(problems)} do not divide: {why}. Convert it to a diffusers '
+                                'folder with its own configs where it was made, and give that folder as '
+                                'pretrained_model.')

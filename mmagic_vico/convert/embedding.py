@@ -6,6 +6,7 @@ ComfyUI load; diffusers' ``load_textual_inversion`` reads both too.
 - ``a1111-pt``: A1111's own ``.pt`` dict, ``string_to_param`` a plain ``{'*': tensor}`` (no ParameterDict),
   so that it loads with ``torch.load(weights_only=True)``.
 """
+from mmagic_vico.utils.errors import InvalidValueError
 from .vico_layout import embedding_key
 
 #: What A1111 records under ``string_to_token`` (CLIP's id of ``*``); loaders read the vectors, not this.
@@ -20,8 +21,8 @@ def placeholder_embedding(state_dict: dict):
         value = state_dict[ours[0] if ours else next(iter(state_dict))]
         if value.ndim in (1, 2):
             return value if value.ndim == 2 else value[None]
-    raise ValueError(f'no placeholder embedding: expected our <method>_weights ({embedding_key()}) or diffusers\' '
-                     f'learned_embeds (one tensor), got keys {sorted(state_dict)[:4]}.')
+    raise InvalidValueError(f'no placeholder embedding: expected our <method>_weights ({embedding_key()}) or '
+                            f'diffusers\' learned_embeds (one tensor), got keys {sorted(state_dict)[:4]}.')
 
 
 def convert_embedding_to_a1111(state_dict: dict) -> dict:

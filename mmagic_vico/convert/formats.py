@@ -10,7 +10,9 @@ from mmagic_vico.models.sd_single_file import load_single_file_sd, save_single_f
 from mmagic_vico.models.tiny_sd import SD15_UNET_CONFIG
 from mmagic_vico.models.vico.image_cross_attention import text_transformer_layers
 from mmagic_vico.models.weights import atomic_save_safetensors, read_weights_file, save_weights_file
+from mmagic_vico.utils import checks
 from mmagic_vico.utils.atomic import atomic_folder, atomic_write
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from .checkpoint_file import read_tensors
 from .embedding import convert_embedding_to_a1111, convert_embedding_to_a1111_pt, placeholder_embedding
 from .lora import convert_kohya_to_lora, convert_lora_to_kohya
@@ -81,11 +83,11 @@ def dreambooth_to_compvis(source: str, output: str, options) -> str:
     """The fine-tuned UNet (and text encoder) over the frozen rest of the base model, as one file."""
     state, saved = read_weights_file(source)
     if saved.get('method') != 'DreamBooth':
-        raise ValueError(f'{source} holds {saved.get("method")} weights, not DreamBooth\'s; give the '
-                         'dreambooth_weights.safetensors of a DreamBooth run (a LoRA converts with lora kohya).')
+        raise InvalidValueError(f'{source} holds {saved.get("method")} weights, not DreamBooth\'s; give the '
+                                'dreambooth_weights.safetensors of a DreamBooth run (a LoRA converts with lora kohya).')
     base = options.base or saved.get('pretrained_model')
     if not base:
-        raise ValueError(f'{source} does not name its base model; give it with --base (folder or single file).')
+        raise InvalidValueError(f'{source} does not name its base model; give it with --base (folder or single file).')
     parts = load_stable_diffusion(base)
     for name in ('unet', 'text_encoder'):
         prefix = f'{name}.'
@@ -93,8 +95,8 @@ def dreambooth_to_compvis(source: str, output: str, options) -> str:
         if tuned:
             unexpected = parts[name].load_state_dict(tuned, strict=False).unexpected_keys
             if unexpected:
-                raise ValueError(f'{source} does not fit the {name} of {base!r} (e.g. {unexpected[:2]}); give the '
-                                 'base it was trained on with --base.')
+                raise InvalidValueError(f'{source} does not fit the {name} of {base!r} (e.g. {unexpected[:2]}); give '
+                                        'the base it was trained on with --base.')
     return diffusers_to_compvis(source, output, options, parts)
 
 
@@ -123,6 +125,9 @@ def kohya_to_lora(source: str, output: str, options) -> str:
     return _save_safetensors(output, convert_kohya_to_lora(_tensors(source, 'kohya LoRA')))
 
 
+#: The formats written as a folder, not a file.
+FOLDER_FORMATS = ('diffusers',)
+
 #: ``(source, target) -> run(source path, output path, options)``.
 CONVERSIONS = {
     ('compvis', 'diffusers'): compvis_to_diffusers,
@@ -142,9 +147,14 @@ def convert_file(source_format: str, target_format: str, source: str, output: st
     run = CONVERSIONS.get((source_format, target_format))
     if run is None:
         pairs = ', '.join(f'{a} -> {b}' for a, b in CONVERSIONS)
-        raise ValueError(f'no conversion from {source_format!r} to {target_format!r}; the pairs are: {pairs}.')
+        raise InvalidValueError(f'no conversion from {source_format!r} to {target_format!r}; the pairs are: {pairs}.')
     if not os.path.exists(source):
-        raise FileNotFoundError(f'{source_format} input {source!r} does not exist.')
+        raise MissingFileError(f'{source_format} input {source!r} does not exist; give the path of what to convert '
+                               f'({source_format}: {FORMATS[source_format]}).')
     if os.path.abspath(source) == os.path.abspath(output):
-        raise ValueError(f'the output {output!r} is the input: write the converted file elsewhere.')
+        raise InvalidValueError(f'the output {output!r} is the input: write the converted file elsewhere.')
+    if target_format in FOLDER_FORMATS:  # before the work: a file, or a folder that cannot be written, fails here
+        checks.output_dir(output, 'OUTPUT')
+    else:
+        checks.output_file(output, 'OUTPUT')
     return run(source, output, options)

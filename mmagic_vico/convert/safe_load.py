@@ -12,6 +12,8 @@ import zipfile
 
 import torch
 
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
+
 #: The extensions of the PyTorch pickle files read here (safetensors files are read with safetensors).
 TORCH_EXTENSIONS = ('.pt', '.pth', '.ckpt', '.bin')
 
@@ -46,15 +48,16 @@ def plain(value):
 def load_torch_file(path: str, what: str = 'weights file'):
     """The content of a PyTorch pickle file, read weights-only with :data:`ALLOWED_GLOBALS`."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{what} {path!r} does not exist.')
+        raise MissingFileError(f'{what} {path!r} does not exist; give the path of an existing file.')
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return plain(torch.load(path, map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(path)))
     except pickle.UnpicklingError as err:
-        raise ValueError(f'{what} {path!r} holds Python objects beyond tensors and plain containers '
-                         f'({refused_global(err)}), so it is not loaded: unpickling them could run any code. Where you '
-                         'trust the file, save its tensors alone (safetensors.torch.save_file(state_dict, ...)) and '
-                         'give that file instead.') from err
+        raise InvalidValueError(f'{what} {path!r} holds Python objects beyond tensors and plain containers '
+                                f'({refused_global(err)}), so it is not loaded: unpickling them could run any code. '
+                                'Where you trust the file, save its tensors alone (safetensors.torch.save_file('
+                                'state_dict, ...)) and give that file instead.') from err
     except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f'{what} {path!r} is truncated or not a PyTorch file ({str(err).splitlines()[0][:200]}); '
-                         'download or export it again.') from err
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise InvalidValueError(f'{what} {path!r} is truncated or not a PyTorch file ({reason}); download or export '
+                                'it again.') from err

@@ -8,6 +8,7 @@ load into a model built with ``image_cross_layers='mmagic'``.
 """
 import re
 
+from mmagic_vico.utils.errors import InvalidValueError
 from .vico_layout import embedding_key, image_attention_key
 
 IMAGE_ATTENTION = re.compile(r'(?:^|\.)((?:down_blocks\.\d+|mid_block|up_blocks\.\d+)\.attentions\.\d+)'
@@ -32,6 +33,7 @@ def convert_vico_mmagic_to_vico(state_dict: dict) -> dict:
         else:
             unknown.append(key)
     if unknown or len(tokens) != 1:
-        raise ValueError(f'not mmagic ViCo weights (extract_vico_parameters output): {len(tokens)} placeholder '
-                         f'embeddings {tokens} (one expected), keys of neither kind: {unknown[:3]}.')
+        raise InvalidValueError(f'not mmagic ViCo weights (extract_vico_parameters output): {len(tokens)} placeholder '
+                                f'embeddings {tokens} (one expected), keys of neither kind: {unknown[:3]}. Give the '
+                                'file mmagic\'s extract_vico_parameters wrote (.pth or .safetensors).')
     return out

@@ -14,6 +14,7 @@ import re
 import torch
 from diffusers.loaders.single_file_utils import LDM_UNET_KEY, convert_ldm_unet_checkpoint
 
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from .safe_load import load_torch_file
 from .vico_layout import embedding_key, image_attention_key
 
@@ -41,9 +42,10 @@ def convert_vico_original_to_vico(state_dict: dict, layers_per_block: int = 2) -
     tokens = [k for k in state_dict if k.startswith(EMBEDDING)]
     unknown = [k for k in state_dict if k not in attention and k not in tokens]
     if unknown or len(tokens) != 1 or not attention:
-        raise ValueError(f'not the ViCo authors\' weights: {len(attention)} image attention tensors '
-                         f'(diffusion_model.output_blocks.N.1.image_cross_attention.*), placeholder embeddings '
-                         f'{tokens} (one expected), other keys {unknown[:3]}.')
+        raise InvalidValueError(f'not the ViCo authors\' weights: {len(attention)} image attention tensors '
+                                f'(diffusion_model.output_blocks.N.1.image_cross_attention.*), placeholder embeddings '
+                                f'{tokens} (one expected), other keys {unknown[:3]}. Give the authors\' '
+                                'cross_attention.pt (or cross_attention-N.pt) of a ViCo run.')
     layers = ldm_module_map([m.group(1) for m in attention.values()], layers_per_block)
     out = {image_attention_key(layers[m.group(1)], m.group(2)): state_dict[k] for k, m in attention.items()}
     embedding = state_dict[tokens[0]]
@@ -65,13 +67,14 @@ def read_vico_original(cross_attention: str, embeddings: str | None = None) -> d
         cross_attention = os.path.join(cross_attention, 'cross_attention.pt')
     embeddings = embeddings or embeddings_beside(cross_attention)
     if not os.path.isfile(embeddings):
-        raise FileNotFoundError(f'the ViCo authors\' placeholder embedding {embeddings!r} (beside {cross_attention!r}) '
-                                'does not exist; give it with --embeddings (embeddings.pt or embeddings_gs-N.pt of the '
-                                'same run).')
+        raise MissingFileError(f'the ViCo authors\' placeholder embedding {embeddings!r} (beside {cross_attention!r}) '
+                               'does not exist; give it with --embeddings (embeddings.pt or embeddings_gs-N.pt of the '
+                               'same run).')
     attention = load_torch_file(cross_attention, 'ViCo cross-attention weights')
     content = load_torch_file(embeddings, 'ViCo embeddings')
     params = content.get('string_to_param') if isinstance(content, dict) else None
     if not isinstance(attention, dict) or not isinstance(params, dict):
-        raise ValueError(f'{embeddings!r} / {cross_attention!r}: expected textual inversion\'s embeddings '
-                         '(string_to_param) and a state dict of image cross-attention tensors.')
+        raise InvalidValueError(f'{embeddings!r} / {cross_attention!r}: expected textual inversion\'s embeddings '
+                                '(string_to_param) and a state dict of image cross-attention tensors; give the '
+                                'embeddings.pt and cross_attention.pt of one ViCo run.')
     return dict(attention) | {EMBEDDING + token: value for token, value in params.items()}

@@ -9,6 +9,8 @@ from mmengine.structures import BaseDataElement
 from torch.utils.data import Dataset
 
 from mmagic_vico.registry import DATASETS
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from mmagic_vico.utils.image import IMAGE_EXTENSIONS, to_rgb
 from .learnable_property import CAPTION_TEMPLATES, check_learnable_property
 
@@ -17,21 +19,24 @@ MIN_SIDE, MAX_SIDE = 64, 8192
 
 
 def read_templates(path: str, placeholder: str) -> list:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'caption templates file {path!r} does not exist; give a text file with one '
-                                'template per line containing "{}" (e.g. data/vico/imagenet_templates_small.txt).')
-    with open(path, encoding='utf-8') as f:
-        templates = [line.strip() for line in f if line.strip()]
+    """Caption templates, one per line (UTF-8), each with ``{}`` (the placeholder) as its only field."""
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise MissingFileError(f'caption templates file {path!r} does not exist; give a text file with one '
+                               'template per line containing "{}" (e.g. data/vico/imagenet_templates_small.txt).')
+    text = checks.read_text(path, 'caption templates file')
+    templates = [line.strip() for line in text.splitlines() if line.strip()]
     bad = [t for t in templates if '{}' not in t]
     if not templates or bad:
-        raise ValueError(f'{path}: every template needs one "{{}}" for the placeholder {placeholder!r}; '
-                         f'found {bad[:3] or "no template"}.')
+        raise InvalidValueError(f'{path}: every template needs one "{{}}" for the placeholder {placeholder!r}; '
+                                f'found {bad[:3] or "no template"}.')
+    for number, line in enumerate(templates, 1):
+        checks.template(f'{path}: template {number}', line, placeholder)
     return templates
 
 
 def default_pipeline(resolution: int, flip_prob: float = 0.0) -> list:
     if not isinstance(resolution, int) or resolution < 8 or resolution % 8:
-        raise ValueError(f'resolution={resolution!r} must be a positive multiple of 8 (512 for SD 1.5).')
+        raise InvalidValueError(f'resolution={resolution!r} must be a positive multiple of 8 (512 for SD 1.5).')
     pipeline = [dict(type='LoadConceptImage'),
                 dict(type='Resize', scale=(resolution, resolution), keep_ratio=False, interpolation='bicubic',
                      backend='pillow')]
@@ -74,12 +79,21 @@ class ViCoConceptDataset(Dataset):
                  templates: str | None = None, resolution: int = 512, flip_prob: float = 0.0, pipeline=None,
                  seed: int = 0, with_reference: bool = True, caption: str | None = None,
                  class_dir: str | None = None, learnable_property: str = 'object'):
+        if not isinstance(placeholder, str) or not placeholder.strip():
+            raise InvalidValueError(f'placeholder={placeholder!r}: give the word that stands for the concept in the '
+                                    'captions, e.g. "S*" (--cfg-options placeholder=S*).')
+        for name, value in (('data_root', data_root), ('concept_dir', concept_dir)):
+            if not isinstance(value, str) or not value:
+                raise InvalidValueError(f'{name}={value!r}: give a folder name (--cfg-options data_root=DIR '
+                                        'concept_dir=NAME).')
         self.folder = os.path.join(data_root, concept_dir)
         self.placeholder = placeholder
         self.learnable_property = check_learnable_property(learnable_property)
         if caption is not None and '{}' not in caption:
-            raise ValueError(f'caption={caption!r} has no "{{}}" for the placeholder {placeholder!r}, so training would '
-                             'never see it; write e.g. "a photo of {} dog".')
+            raise InvalidValueError(f'caption={caption!r} has no "{{}}" for the placeholder {placeholder!r}, so '
+                                    'training would never see it; write e.g. "a photo of {} dog".')
+        if caption is not None:
+            checks.template('caption', caption, placeholder)
         if caption and learnable_property == 'style':
             warnings.warn(f'the fixed caption {caption!r} is used for every image: learnable_property=\'style\' '
                           'chooses the style templates only without one (caption=None, as the *_style configs).')
@@ -96,8 +110,8 @@ class ViCoConceptDataset(Dataset):
     @staticmethod
     def _readable_images(folder: str) -> list:
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f'concept folder {folder!r} does not exist; put 4-7 photos of the concept '
-                                    'there, or point the config at yours: --cfg-options data_root=DIR concept_dir=NAME.')
+            raise MissingFileError(f'concept folder {folder!r} does not exist; put 4-7 photos of the concept '
+                                   'there, or point the config at yours: --cfg-options data_root=DIR concept_dir=NAME.')
         names = sorted(os.listdir(folder))
         candidates = [n for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
         others = [n for n in names if n not in candidates and not n.startswith('.')]
@@ -115,7 +129,7 @@ class ViCoConceptDataset(Dataset):
                 huge.append(f'{name} ({width}x{height})')
         if not good:
             unreadable = '; '.join(b.rstrip('.') for b in bad[:3])
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'concept folder {folder!r} has no readable image ({", ".join(IMAGE_EXTENSIONS)}); found '
                 f'{names[:10] or "nothing"}{"; unreadable: " + unreadable if bad else ""}. '
                 'Put 4-7 photos of the concept there.')

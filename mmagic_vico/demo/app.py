@@ -9,12 +9,13 @@ import warnings
 import gradio as gr
 
 from mmagic_vico.datasets.learnable_property import EXAMPLE_PROMPTS
+from mmagic_vico.utils.errors import UserError
 from mmagic_vico.utils.image import list_images
 from .session import RECOMMENDED_PHOTOS, DemoSession
 
 #: Errors that are the user's to fix: a toast in the page and one line in the terminal; the panels keep
 #: what they showed (a bug's traceback still goes to the terminal).
-USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, KeyError)
+USER_ERRORS = (UserError, ValueError, FileNotFoundError, RuntimeError, KeyError)
 logger = logging.getLogger(__name__)
 
 #: Long paths and names in the status lines wrap instead of overflowing (given to ``launch(css=...)``).

@@ -22,6 +22,7 @@ from mmengine.runner import CheckpointLoader
 
 from mmagic_vico.convert.safe_load import refused_global
 from mmagic_vico.utils.atomic import atomic_write_bytes
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 
 try:  # numpy >= 2
     from numpy._core import multiarray
@@ -41,20 +42,21 @@ def load_from_local_weights_only(filename: str, map_location=None) -> dict:
     """mmengine's local checkpoint loader, weights-only with an explicit allow-list and clear errors."""
     path = os.path.expanduser(filename)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint {filename!r} does not exist; give an iter_N.pth of the work dir, or '
-                                '--resume alone to take the latest checkpoint of --work-dir.')
+        raise MissingFileError(f'checkpoint {filename!r} does not exist; give an iter_N.pth of the work dir, or '
+                               '--resume alone to take the latest checkpoint of --work-dir.')
     try:
         with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(f'checkpoint {filename!r} holds Python objects beyond tensors and plain data, and is not '
-                         'loaded: unpickling them could run code. Only checkpoints written by tools/train.py load; '
-                         f'for weights, share the .safetensors export instead. ({refused_global(err)})') from err
+        raise InvalidValueError(f'checkpoint {filename!r} holds Python objects beyond tensors and plain data, and is '
+                                'not loaded: unpickling them could run code. Only checkpoints written by '
+                                'tools/train.py load; for weights, share the .safetensors export instead. '
+                                f'({refused_global(err)})') from err
     except (RuntimeError, EOFError, OSError) as err:
         reason = str(err).split('. ')[0]
-        raise ValueError(f'checkpoint {filename!r} is truncated or not a PyTorch checkpoint ({reason}); '
-                         'resume from an earlier iter_N.pth of the work dir (or from --resume alone, which takes '
-                         'the last complete one).') from err
+        raise InvalidValueError(f'checkpoint {filename!r} is truncated or not a PyTorch checkpoint ({reason}); resume '
+                                'from an earlier iter_N.pth of the work dir (or from --resume alone, which takes the '
+                                'last complete one).') from err
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -7,15 +7,17 @@ import re
 
 import numpy as np
 import torch
-from mmengine.dist import barrier, is_main_process, master_only
+from mmengine.dist import barrier, get_world_size, is_main_process, master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmagic_vico.models.dreambooth.class_images import generate_class_images
 from mmagic_vico.models.weights import non_finite, read_safetensors
 from mmagic_vico.registry import HOOKS
+from mmagic_vico.utils import checks
 from mmagic_vico.utils.atomic import atomic_copy, atomic_save_image
-from mmagic_vico.utils.image import make_grid
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError, TrainingStoppedError
+from mmagic_vico.utils.image import make_grid, open_image
 from .checkpoint import decode_message_hub, encode_message_hub
 
 
@@ -40,9 +42,7 @@ class EveryNAndEndHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int = 100):
-        if interval < 1:
-            raise ValueError(f'{type(self).__name__} interval={interval} must be >= 1.')
-        self.interval = interval
+        self.interval = checks.positive_int('interval', interval, 'every how many iterations, e.g. 100')
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if self.every_n_train_iters(runner, self.interval):
@@ -84,7 +84,18 @@ class SampleGridHook(EveryNAndEndHook):
                  num_images: int = 2, num_inference_steps: int = 50, guidance_scale: float = 7.5,
                  height: int | None = None, width: int | None = None, seed: int = 0):
         super().__init__(interval)
-        self.prompts, self.reference = list(prompts), reference
+        if isinstance(prompts, str) or not prompts:
+            raise InvalidValueError(f'prompts={prompts!r}: give a list of prompts with "{{}}" for the placeholder, '
+                                    'e.g. ["a photo of {}"].')
+        self.prompts = [checks.template('prompts', p) for p in prompts]
+        if reference is not None:  # a typo here would otherwise surface at the first sample grid, mid-training
+            if not isinstance(reference, str) or not os.path.isfile(reference):
+                raise MissingFileError(f'reference={reference!r} does not exist; give a photo of the concept, or leave '
+                                       'reference out (None) to use the first concept photo.')
+            open_image(reference)
+        self.reference = reference
+        checks.sampling(num_images=num_images, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                        height=height, width=width, seed=seed)  # named as in the config
         self.kwargs = dict(num_images_per_prompt=num_images, num_inference_steps=num_inference_steps,
                            guidance_scale=guidance_scale, height=height, width=width, seed=seed, show_progress=False)
 
@@ -119,11 +130,13 @@ class ClassImagesHook(Hook):
 
     def __init__(self, class_dir: str, num_images: int = 100, batch_size: int = 4, num_inference_steps: int = 50,
                  guidance_scale: float = 7.5, height: int | None = None, width: int | None = None, seed: int = 0):
-        if num_images < 1:
-            raise ValueError(f'ClassImagesHook num_images={num_images} must be >= 1 (DreamBooth uses 200).')
-        self.class_dir, self.num_images = class_dir, num_images
-        self.kwargs = dict(batch_size=batch_size, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, height=height, width=width, seed=seed)
+        self.class_dir = checks.output_dir(class_dir, 'class_dir') if isinstance(class_dir, str) and class_dir else None
+        if self.class_dir is None:
+            raise InvalidValueError(f'class_dir={class_dir!r}: give the folder that caches the class images, e.g. '
+                                    '"work_dirs/class_images/dog".')
+        self.num_images = checks.positive_int('num_images', num_images, 'DreamBooth uses 200')
+        self.kwargs = checks.sampling(batch_size=batch_size, num_inference_steps=num_inference_steps,
+                                      guidance_scale=guidance_scale, height=height, width=width, seed=seed)
 
     def before_train(self, runner):
         if is_main_process():
@@ -182,7 +195,7 @@ class NonFiniteLossHook(Hook):
                    'To go on, train in fp32 (no --amp, model.frozen_dtype=None) and with a lower learning rate '
                    '(e.g. --cfg-options optim_wrapper.optimizer.lr=<a tenth of it>); check the concept photos too.')
         runner.logger.error(message)
-        raise RuntimeError(message)
+        raise TrainingStoppedError(message)
 
     def _keep_last_good(self, runner) -> str:
         good = runner.iter - 1  # weights entering the iteration before: their loss was finite
@@ -208,6 +221,24 @@ class NonFiniteLossHook(Hook):
         return 'No trained weights were good enough to keep (it diverged at once).'
 
 
+def batch_layout(runner) -> dict:
+    """Processes x batch size x gradient accumulation: the images behind each optimizer step."""
+    return dict(processes=get_world_size(), batch_size=int(runner.cfg.train_dataloader.batch_size),
+                accumulation=int(runner.cfg.optim_wrapper.get('accumulative_counts', 1)))
+
+
+def batch_change_message(before: dict, now: dict, iteration=None) -> str:
+    def text(layout):
+        n = layout['processes'] * layout['batch_size'] * layout['accumulation']
+        return (f'{layout["processes"]} process(es) x batch {layout["batch_size"]} x accumulation '
+                f'{layout["accumulation"]} = {n} image(s) per step')
+    return (f'Resuming a checkpoint (iteration {iteration}) trained with {text(before)} with {text(now)}: the '
+            'effective batch changes, so from here the loss curve and the final weights differ from those of an '
+            'uninterrupted run (the learning rate is not rescaled, and the data order is replayed by steps, not '
+            'images). To continue exactly, resume with the same processes, train_dataloader.batch_size and '
+            'optim_wrapper.accumulative_counts.')
+
+
 def check_checkpoint_matches(model, checkpoint: dict, filename: str | None = None) -> None:
     """A checkpoint of another method, layer list or base model fails here, before its optimizer state
     meets this model's (whose error would name neither)."""
@@ -218,10 +249,10 @@ def check_checkpoint_matches(model, checkpoint: dict, filename: str | None = Non
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     shapes = [k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or shapes:
-        raise ValueError(f'checkpoint {filename or "(the latest of the work dir)"} was written by another model: '
-                         f'missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {shapes[:3]}. Resume '
-                         'with the config (method, image_cross_layers, pretrained_model) it was trained with, or '
-                         'start afresh in a new --work-dir.')
+        raise InvalidValueError(f'checkpoint {filename or "(the latest of the work dir)"} was written by another '
+                                f'model: missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes '
+                                f'{shapes[:3]}. Resume with the config (method, image_cross_layers, pretrained_model) '
+                                'it was trained with, or start afresh in a new --work-dir.')
 
 
 @HOOKS.register_module()
@@ -230,6 +261,8 @@ class ResumeStateHook(Hook):
 
     Stores torch's random state, so that a resumed run draws the same noise and timesteps as an
     uninterrupted one, and keeps the message hub free of pickled code (see ``engine/checkpoint.py``).
+    Stores the batch layout too (processes, batch size, accumulation): resuming with another one
+    warns that the effective batch, hence the loss curve and the result, change.
     """
     priority = 'VERY_LOW'
 
@@ -238,10 +271,14 @@ class ResumeStateHook(Hook):
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state['cuda'] = torch.cuda.get_rng_state_all()
         checkpoint['random_state'] = state
+        checkpoint.setdefault('meta', {})['batch_layout'] = batch_layout(runner)
         encode_message_hub(checkpoint)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         check_checkpoint_matches(unwrap(runner.model), checkpoint, runner.cfg.get('load_from'))
+        before = (checkpoint.get('meta') or {}).get('batch_layout')
+        if before and before != batch_layout(runner):
+            runner.logger.warning(batch_change_message(before, batch_layout(runner), checkpoint['meta'].get('iter')))
         decode_message_hub(checkpoint)
         state = checkpoint.get('random_state')
         if state is None:

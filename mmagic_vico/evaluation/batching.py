@@ -3,6 +3,8 @@ in a batch, one seed per image (prompt ``p``, image ``k``: ``seed + 1000 p + k``
 is the same whatever the batch, and the calls are the same whatever process makes them."""
 from dataclasses import dataclass
 
+from mmagic_vico.utils.errors import InvalidValueError
+
 
 @dataclass(frozen=True)
 class GenerationCall:
@@ -27,8 +29,8 @@ def generation_calls(num_prompts: int, num_images: int, batch_size: int) -> list
     """The calls covering ``num_prompts`` x ``num_images``, at most ``batch_size`` images each: as many
     whole prompts as fit, or, when one prompt's images do not fit, its images split."""
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f'batch_size={batch_size!r}: give the number of images per infer call, 1 or more '
-                         '(--batch-size 8; 1 makes one image per call).')
+        raise InvalidValueError(f'batch_size={batch_size!r}: give the number of images per infer call, 1 or more '
+                                '(--batch-size 8; 1 makes one image per call).')
     if num_images <= batch_size:
         step = batch_size // num_images
         return [GenerationCall(tuple(range(start, min(start + step, num_prompts))), tuple(range(num_images)))

@@ -5,7 +5,7 @@ import os
 import torch
 
 from mmagic_vico.utils import register_all_modules
-from mmagic_vico.utils.cli import add_sampling_args, positive_int
+from mmagic_vico.utils.cli import add_sampling_args, device, positive_int
 from .evaluator import TINY_CLIP, TINY_DINO, DreamBenchEvaluator, default_backbones
 
 
@@ -18,7 +18,7 @@ def add_protocol_args(p) -> None:
     add_sampling_args(p, num_images=4)
     p.add_argument('--batch-size', type=positive_int, default=8,
                    help='images per infer call (whole prompts while they fit); the images do not depend on it')
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--device', type=device, default='cuda' if torch.cuda.is_available() else 'cpu')
 
 
 def sampling(args) -> dict:

@@ -4,6 +4,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 #: DreamBench's live subjects are its cats and dogs; every other class takes the object prompts.
 LIVE_CLASSES = ('cat', 'dog')
 _PROMPT = re.compile(r"^'(.*)'\.format\(unique_token, class_token\),?$")
@@ -33,8 +34,8 @@ def read_dreambench(path: str) -> DreamBenchProtocol:
     if os.path.isdir(path):
         path = os.path.join(path, 'prompts_and_classes.txt')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path!r} does not exist: give the DreamBench folder (with prompts_and_classes.txt) '
-                                'or a prompt file in its format.')
+        raise MissingFileError(f'{path!r} does not exist: give the DreamBench folder (with prompts_and_classes.txt) '
+                               'or a prompt file in its format.')
     protocol, section = DreamBenchProtocol(), None
     with open(path, encoding='utf-8') as f:
         for raw in f:
@@ -48,9 +49,9 @@ def read_dreambench(path: str) -> DreamBenchProtocol:
                 target = protocol.object_prompts if section == 'Object Prompts' else protocol.live_prompts
                 target.append(_PROMPT.match(line).group(1))
     if not protocol.classes or not protocol.object_prompts or not protocol.live_prompts:
-        raise ValueError(f'{path} has {len(protocol.classes)} subjects, {len(protocol.object_prompts)} object and '
-                         f'{len(protocol.live_prompts)} live prompts: it is not in the DreamBench format. Give the '
-                         'dataset folder of google/dreambooth as it is (its prompts_and_classes.txt lists the subjects '
-                         "with their classes, then the object and live prompts as 'a {0} {1} ...'.format(unique_token, "
-                         'class_token) lines).')
+        raise InvalidValueError(f'{path} has {len(protocol.classes)} subjects, {len(protocol.object_prompts)} object '
+                                f'and {len(protocol.live_prompts)} live prompts: it is not in the DreamBench format. '
+                                'Give the dataset folder of google/dreambooth as it is (its prompts_and_classes.txt '
+                                "lists the subjects with their classes, then the object and live prompts as 'a {0} "
+                                "{1} ...'.format(unique_token, class_token) lines).")
     return protocol

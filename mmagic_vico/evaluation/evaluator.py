@@ -9,13 +9,19 @@ from tqdm.auto import tqdm
 from mmagic_vico.registry import MODELS
 from mmagic_vico.toyworld.fidelity import ToyFidelity
 from mmagic_vico.utils.atomic import atomic_save_image
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from mmagic_vico.utils.image import list_images, make_grid
+from mmagic_vico.utils.manifest import claim, plain, reusable_image, weights_sha256
 
 from .batching import generation_calls, image_name, image_seed
 from .dreambench import read_dreambench
 from .metrics import ImageEmbedder, TextImageScorer, mean_pairwise_cosine
 
 TINY_SD, TINY_CLIP, TINY_DINO = (os.path.join('data', name) for name in ('tiny_sd15', 'tiny_clip', 'tiny_dino'))
+FIX = 'Give this run another --out-dir, or delete that folder to generate its images again.'
+#: How an image comes from its seed, recorded with the images: cached images of an older way (one generator
+#: per call, ViCo's reference latent sampled from the VAE posterior) are not the images this code makes.
+GENERATION = 'one generator per image, seed + 1000 p + k; ViCo reference latent: VAE posterior mean'
 
 
 def default_backbones(clip: str = TINY_CLIP, dino: str = TINY_DINO) -> tuple:
@@ -44,10 +50,11 @@ class DreamBenchEvaluator:
 
     For each subject: its 25 prompts x ``num_images`` images, seeds fixed per image (prompt ``p``,
     image ``k``: ``seed + 1000 p + k``), ``batch_size`` images per ``infer`` call (one seed each, so the
-    images are those of one-image calls), images already on disk reused (an interrupted run resumes);
-    CLIP-T against the prompts without the unique token, CLIP-I and DINO against the real photos; on a
-    benchmark whose folder names pixel scorers (``scorers.json``, the toy DreamBench) also context, subject,
-    subject-cos and copy (mmagic_vico/toyworld/fidelity.py).
+    images are those of one-image calls), images already on disk reused (an interrupted run resumes) when
+    their folder's manifest says the same config, weights (hash) and sampler made them; CLIP-T against
+    the prompts without the unique token, CLIP-I and DINO against the real photos;
+    on a benchmark whose folder names pixel scorers (``scorers.json``, the toy DreamBench) also context,
+    subject, subject-cos and copy (mmagic_vico/toyworld/fidelity.py).
     """
 
     def __init__(self, dreambench: str, clip: str, dino: str, device: str = 'cpu'):
@@ -69,15 +76,17 @@ class DreamBenchEvaluator:
             calls = generation_calls(len(prompts), num_images, batch_size)
         for call in tqdm(calls, desc=f'{subject}: generating'):
             paths = [os.path.join(folder, image_name(p, k)) for p, k in call.items()]
-            if all(os.path.exists(path) for path in paths):
+            # missing, or truncated (made again, named in a warning)
+            todo = [not reusable_image(path) for path in paths]
+            if not any(todo):
                 continue
             # the whole call even when some of its images exist (one interrupted half-way): the same batch
             # makes the same bits; only the missing files are written
             samples = model.infer([prompts[p] for p in call.prompts], num_images_per_prompt=len(call.images),
                                   seed=[image_seed(seed, p, k) for p, k in call.items()], show_progress=False,
                                   **sampling, **extra)['samples']
-            for path, image in zip(paths, samples):
-                if not os.path.exists(path):
+            for path, image, make in zip(paths, samples, todo):
+                if make:
                     atomic_save_image(path, image)  # never half an image to reuse
         paths = [os.path.join(folder, image_name(p, k)) for p in range(len(prompts)) for k in range(num_images)]
         if all(os.path.exists(path) for path in paths):
@@ -101,22 +110,57 @@ class DreamBenchEvaluator:
                  seed: int = 0, batch_size: int = 8, **sampling) -> dict:
         """Scores of one method (``model_cfg`` + ``weights``, where '{subject}' names each subject's
         file) per subject and overall; images under ``out_dir/<subject>``."""
-        unknown = [s for s in subjects if s not in self.protocol.classes]
-        if unknown:
-            raise ValueError(f'--subjects {unknown} are not in {self.root}/prompts_and_classes.txt; '
-                             f'give subjects it lists: {sorted(self.protocol.classes)}')
+        self.check(model_cfg, subjects, out_dir, weights, seed=seed, **sampling)
         # built once; each subject's weights replace every trainable tensor
         model = MODELS.build(model_cfg).to(self.device).eval()
         results = {}
         for subject in subjects:
             if weights:
-                model.load_weights(weights.format(subject=subject))
+                model.load_weights(subject_weights(weights, subject))
             paths = self.generate(model, subject, os.path.join(out_dir, subject), num_images, seed, batch_size,
                                   **sampling)
             results[subject] = self.score(subject, paths, num_images)
         del model
         overall = {k: sum(r[k] for r in results.values()) / len(results) for k in metric_names(results.values())}
         return dict(subjects=results, overall=overall)
+
+    def check(self, model_cfg, subjects: list, out_dir: str, weights: str | None = None, num_images: int = 4,
+              seed: int = 0, batch_size: int | None = None, **sampling) -> None:
+        """Before any image: the subjects are DreamBench's, each one's weights exist, and images already in its
+        folder were made by this config, these weights and this sampler (else their scores would be reported
+        as this run's). More images per prompt may be added to a folder (image k is seeded alike), and the
+        batch size changes no image."""
+        unknown = [s for s in subjects if s not in self.protocol.classes]
+        if unknown:
+            raise InvalidValueError(f'--subjects {unknown} are not in {self.root}/prompts_and_classes.txt; '
+                                    f'give subjects it lists: {sorted(self.protocol.classes)}')
+        for subject in subjects:
+            path = subject_weights(weights, subject) if weights else None
+            claim_images(os.path.join(out_dir, subject), model_cfg, subject, weights_sha256(path) if path else None,
+                         seed, sampling)
+
+
+def claim_images(folder: str, model_cfg, subject: str, weights_hash: str | None, seed: int, sampling: dict,
+                 fix: str = FIX, write: bool = True) -> None:
+    """Images in ``folder`` are reused only if this config, these weights (``weights_hash``: their
+    ``weights_sha256``) and this sampler made them (its manifest says so); else a :class:`ConflictError`
+    naming what differs and ``fix``."""
+    record = dict(what='DreamBench images', generation=GENERATION, subject=subject, model=plain(model_cfg),
+                  seed=seed, sampling=plain(sampling), weights_sha256=weights_hash)
+    claim(folder, record, 'DreamBench images', fix, write)
+
+
+def subject_weights(weights: str, subject: str) -> str:
+    """The weights file of ``subject``: ``weights`` with '{subject}' replaced, checked to exist."""
+    try:
+        path = weights.format(subject=subject)
+    except (KeyError, IndexError, ValueError) as err:
+        raise InvalidValueError(f'--weights {weights!r}: its only field may be {{subject}} (the subject\'s name); '
+                                f'found {err}.') from None
+    if not os.path.isfile(path):
+        raise MissingFileError(f'--weights {weights!r}: {path!r} (subject {subject}) does not exist; train that '
+                               'subject first, or give the file of its trained weights.')
+    return path
 
 
 def metric_names(rows) -> list:

@@ -9,6 +9,7 @@ import os
 import torch
 import torch.nn.functional as F
 
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from mmagic_vico.utils.image import to_rgb
 
 
@@ -24,12 +25,12 @@ class ImageEmbedder:
     def __init__(self, folder: str, kind: str = 'clip', device: str = 'cpu'):
         from transformers import AutoImageProcessor, AutoModel, CLIPModel
         if kind not in ('clip', 'dino'):
-            raise ValueError(f'kind={kind!r}: use "clip" or "dino".')
+            raise InvalidValueError(f'kind={kind!r}: use "clip" or "dino".')
         if not os.path.isfile(os.path.join(folder, 'config.json')):
             hub = 'openai/clip-vit-base-patch32' if kind == 'clip' else 'facebook/dino-vits16'
-            raise FileNotFoundError(f'{kind.upper()} folder {folder!r} (--{kind}) does not exist or has no config.json; '
-                                    'give a local model in the transformers layout, e.g. huggingface-cli download '
-                                    f'{hub} --local-dir DIR, or leave --{kind} out for the tiny offline one.')
+            raise MissingFileError(f'{kind.upper()} folder {folder!r} (--{kind}) does not exist or has no config.json; '
+                                   'give a local model in the transformers layout, e.g. huggingface-cli download '
+                                   f'{hub} --local-dir DIR, or leave --{kind} out for the tiny offline one.')
         self.kind, self.device = kind, device
         self.model = (CLIPModel if kind == 'clip' else AutoModel).from_pretrained(folder).to(device).eval()
         self.processor = AutoImageProcessor.from_pretrained(folder)

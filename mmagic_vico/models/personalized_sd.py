@@ -8,7 +8,6 @@ conditions the UNet on more than text, :meth:`sampling_condition` and :meth:`pre
 """
 import contextlib
 import functools
-import math
 import os
 import warnings
 
@@ -21,7 +20,9 @@ from mmengine.model import BaseModel
 from tqdm.auto import tqdm
 
 from mmagic_vico.convert.embedding import convert_embedding_to_a1111
-from .aesthetic_gradients import aesthetic_text_context, load_aesthetic_embedding
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError
+from .aesthetic_gradients import aesthetic_text_context, check_aesthetic_embedding
 from .data_preprocessor import ViCoDataPreprocessor
 from .sd_loading import load_stable_diffusion
 from .token_embedding import add_placeholder, placeholder_tokens
@@ -78,6 +79,9 @@ class PersonalizedStableDiffusion(BaseModel):
                  data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type=ViCoDataPreprocessor),
                          init_cfg=init_cfg)
+        self.frozen_dtype = HALF_DTYPES.get(frozen_dtype, 'invalid') if frozen_dtype else None
+        if self.frozen_dtype == 'invalid':  # before Stable Diffusion loads
+            raise InvalidValueError(f'frozen_dtype={frozen_dtype!r}: use None (fp32), "bf16" or "fp16".')
         self.pretrained_model = pretrained_model
         self.placeholder, self.initialize_token = placeholder, initialize_token
         parts = load_stable_diffusion(pretrained_model)
@@ -86,6 +90,10 @@ class PersonalizedStableDiffusion(BaseModel):
         self.scheduler_config = parts['scheduler_config']
         self.num_vectors = num_vectors
         self.placeholder_id = None  # methods without a learned token (DreamBooth) pass placeholder=None
+        if placeholder is None and 'trainable_embeddings' in self.trainable_markers:
+            raise InvalidValueError(f'placeholder=None: {type(self).__name__} learns a new word for the concept; give '
+                                    'it as a string that is not a word, e.g. "S*" or "<sks>" (--cfg-options '
+                                    'placeholder=S*).')
         if placeholder is not None:
             self.placeholder_id = add_placeholder(self.tokenizer, self.text_encoder, placeholder, initialize_token,
                                                   num_vectors)
@@ -97,9 +105,6 @@ class PersonalizedStableDiffusion(BaseModel):
         self.gradient_checkpointing = bool(gradient_checkpointing)
         if self.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
-        self.frozen_dtype = HALF_DTYPES.get(frozen_dtype, 'invalid') if frozen_dtype else None
-        if self.frozen_dtype == 'invalid':
-            raise ValueError(f'frozen_dtype={frozen_dtype!r}: use None (fp32), "bf16" or "fp16".')
         if self.frozen_dtype is not None:
             for param in self.parameters():
                 if not param.requires_grad:
@@ -248,6 +253,11 @@ class PersonalizedStableDiffusion(BaseModel):
         generator = self._generators(generator, seed, p * n)
         do_cfg = guidance_scale > 1.0
         self._warn_about_prompts(prompts)
+        checks.integer('aesthetic_steps', aesthetic_steps, 0, '0: off; e.g. 10')
+        checks.number('aesthetic_lr', aesthetic_lr, minimum=0, hint='1e-4 is the default')
+        if aesthetic_embedding is not None and aesthetic_steps == 0:
+            warnings.warn('aesthetic_embedding is ignored with aesthetic_steps=0 (Aesthetic Gradients off); give '
+                          'aesthetic_steps > 0 (e.g. 10) to steer towards it.')
 
         # 1. text contexts (the pipeline's order: unconditional half first)
         input_ids = self.tokenize(prompts)
@@ -266,7 +276,7 @@ class PersonalizedStableDiffusion(BaseModel):
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=self.device, dtype=dtype)
         elif tuple(latents.shape) != shape:
-            raise ValueError(f'latents has shape {tuple(latents.shape)}; expected {shape} for {p} prompt(s) x '
+            raise InvalidValueError(f'latents has shape {tuple(latents.shape)}; expected {shape} for {p} prompt(s) x '
                              f'{n} image(s) at {height}x{width}.')
         latents = latents.to(self.device, dtype) * scheduler.init_noise_sigma
 
@@ -289,11 +299,7 @@ class PersonalizedStableDiffusion(BaseModel):
 
     def aesthetic_context(self, input_ids, embedding, steps: int, lr: float, clip: str | None) -> torch.Tensor:
         """The conditional context under Aesthetic Gradients (the model's own weights stay untouched)."""
-        target, made_with = load_aesthetic_embedding(embedding)
-        clip = clip or made_with
-        if clip is None:
-            raise ValueError('aesthetic_clip is required with a tensor aesthetic_embedding: the CLIP folder whose '
-                             'text projection maps the text encoder into the image embedding space.')
+        target, clip = check_aesthetic_embedding(embedding, clip, self.text_encoder.config.hidden_size)
         if getattr(self, '_text_projection', (None,))[0] != clip:
             from transformers import CLIPModel
             projection = CLIPModel.from_pretrained(clip).text_projection.to(self.device).float().requires_grad_(False)
@@ -322,21 +328,13 @@ class PersonalizedStableDiffusion(BaseModel):
 
     def _check_infer_args(self, prompts, height, width, steps, num_images, guidance_scale=7.5, eta=0.0):
         if not prompts or not all(isinstance(p, str) for p in prompts):
-            raise ValueError(f'prompt={prompts!r}: give a string or a non-empty list of strings.')
+            raise InvalidValueError(f'prompt={prompts!r}: give a string or a non-empty list of strings.')
         default = self.unet.config.sample_size * self.vae_scale_factor
         height, width = height or default, width or default
         for name, value in (('height', height), ('width', width)):
-            if not isinstance(value, int) or value <= 0 or value % 8:
-                raise ValueError(f'{name}={value!r} must be a positive multiple of 8 (e.g. {default}).')
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f'num_inference_steps={steps!r} must be a positive integer (50 is the default).')
-        if not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f'num_images_per_prompt={num_images!r} must be a positive integer.')
-        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale) or guidance_scale < 0:
-            raise ValueError(f'guidance_scale={guidance_scale!r} must be a finite number >= 0 (7.5 is the default; '
-                             '1 or less turns classifier-free guidance off).')
-        if not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
-            raise ValueError(f'eta={eta!r} must be between 0 (deterministic DDIM, the default) and 1 (DDPM-like).')
+            checks.image_size(name, value, default, allow_none=False)
+        checks.sampling(num_inference_steps=steps, num_images_per_prompt=num_images, guidance_scale=guidance_scale,
+                        eta=eta)
         return height, width
 
     @staticmethod
@@ -352,8 +350,9 @@ class PersonalizedStableDiffusion(BaseModel):
             else:
                 generator = torch.Generator('cpu').manual_seed(seed)
         if isinstance(generator, (list, tuple)) and len(generator) != num_samples:
-            raise ValueError(f'{given} has {len(generator)} entries for {num_samples} image(s) (prompts x '
-                             f'num_images_per_prompt): give one {given}, or exactly one per image, prompt-major.')
+            raise InvalidValueError(f'{given} has {len(generator)} entries for {num_samples} image(s) (prompts x '
+                                    f'num_images_per_prompt): give one {given}, or exactly one per image, '
+                                    'prompt-major.')
         return list(generator) if isinstance(generator, tuple) else generator
 
     @staticmethod
@@ -364,7 +363,7 @@ class PersonalizedStableDiffusion(BaseModel):
             return [negative_prompt] * num_prompts
         negatives = list(negative_prompt)
         if len(negatives) != num_prompts:
-            raise ValueError(f'negative_prompt has {len(negatives)} entries for {num_prompts} prompts; '
+            raise InvalidValueError(f'negative_prompt has {len(negatives)} entries for {num_prompts} prompts; '
                              'give one string, or one per prompt.')
         return negatives
 

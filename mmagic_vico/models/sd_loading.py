@@ -6,6 +6,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from mmagic_vico.convert.checkpoint_file import is_checkpoint_file
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from .sd_single_file import load_single_file_sd
 from .tiny_sd import ensure_tiny_sd
 
@@ -15,21 +16,21 @@ SUBFOLDERS = ('unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler')
 def resolve_pretrained(pretrained_model: str) -> str:
     """Check a local folder's layout (building the embedded tiny model if it is the one missing)."""
     if not isinstance(pretrained_model, str) or not pretrained_model:
-        raise ValueError(f'pretrained_model={pretrained_model!r}: give a hub id such as '
-                         '"stable-diffusion-v1-5/stable-diffusion-v1-5", a local folder in the diffusers layout or a '
-                         'single-file SD 1.x checkpoint (.safetensors / .ckpt).')
+        raise InvalidValueError(f'pretrained_model={pretrained_model!r}: give a hub id such as '
+                                '"stable-diffusion-v1-5/stable-diffusion-v1-5", a local folder in the diffusers layout '
+                                'or a single-file SD 1.x checkpoint (.safetensors / .ckpt).')
     ensure_tiny_sd(pretrained_model)
     looks_local = os.path.isabs(pretrained_model) or pretrained_model.startswith('.') or os.path.exists(pretrained_model)
     if looks_local:
         if not os.path.isdir(pretrained_model):
-            raise FileNotFoundError(f'pretrained_model={pretrained_model!r} is not a folder. Give a local folder in '
-                                    'the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, '
-                                    'scheduler/), a single-file SD 1.x checkpoint (.safetensors / .ckpt) or a hub id.')
+            raise MissingFileError(f'pretrained_model={pretrained_model!r} is not a folder. Give a local folder in '
+                                   'the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, '
+                                   'scheduler/), a single-file SD 1.x checkpoint (.safetensors / .ckpt) or a hub id.')
         missing = [s for s in SUBFOLDERS if not os.path.isdir(os.path.join(pretrained_model, s))]
         if missing:
-            raise FileNotFoundError(f'pretrained_model={pretrained_model!r} lacks {missing}: a Stable Diffusion folder '
-                                    'in the diffusers layout has unet/, vae/, text_encoder/, tokenizer/ and scheduler/ '
-                                    '(e.g. a snapshot of stable-diffusion-v1-5/stable-diffusion-v1-5).')
+            raise MissingFileError(f'pretrained_model={pretrained_model!r} lacks {missing}: a Stable Diffusion folder '
+                                   'in the diffusers layout has unet/, vae/, text_encoder/, tokenizer/ and scheduler/ '
+                                   '(e.g. a snapshot of stable-diffusion-v1-5/stable-diffusion-v1-5).')
     return pretrained_model
 
 

@@ -16,6 +16,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from mmagic_vico.convert.checkpoint_file import read_sd_checkpoint
 from mmagic_vico.convert.compvis import convert_compvis_to_diffusers, convert_diffusers_to_compvis
 from mmagic_vico.convert.compvis_config import configs_metadata, diffusers_configs
+from mmagic_vico.utils.errors import InvalidValueError
 from .tiny_sd import (SD15_SCHEDULER_CONFIG, SD15_TEXT_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG,
                       write_clip_tokenizer_files)
 from .weights import atomic_save_safetensors
@@ -45,11 +46,12 @@ def _load(model, state: dict, source: str, name: str, assign: bool):
     try:
         model.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as err:
-        raise ValueError(f'pretrained_model={source!r}: its {name} weights do not fit an SD 1.x {name} '
-                         f'({str(err).splitlines()[0][:300]}). Is it a complete SD 1.x checkpoint?') from err
+        raise InvalidValueError(f'pretrained_model={source!r}: its {name} weights do not fit an SD 1.x {name} '
+                                f'({str(err).splitlines()[0][:300]}). Is it a complete SD 1.x checkpoint?') from err
     left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
     if left:
-        raise ValueError(f'pretrained_model={source!r}: its {name} lacks {left[:3]}.')
+        raise InvalidValueError(f'pretrained_model={source!r}: its {name} lacks {left[:3]}; give a complete SD 1.x '
+                                'checkpoint.')
     return model
 
 

@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from mmagic_vico.utils.errors import InvalidValueError
+
 
 class PlaceholderEmbedding(nn.Module):
     """Wraps a frozen ``nn.Embedding``; ids past its vocabulary read ``trainable_embeddings``."""
@@ -39,24 +41,26 @@ def add_placeholder(tokenizer, text_encoder, placeholder: str, initialize_token:
     exactly one CLIP token and for a placeholder that is already a word of the vocabulary.
     """
     if not isinstance(num_vectors, int) or num_vectors < 1:
-        raise ValueError(f'num_vectors={num_vectors!r} must be a positive integer (1 in the paper).')
+        raise InvalidValueError(f'num_vectors={num_vectors!r} must be a positive integer (1 in the paper).')
     if not isinstance(placeholder, str) or not placeholder.strip() or any(c.isspace() for c in placeholder):
-        raise ValueError(f'placeholder={placeholder!r}: give one word without spaces, e.g. "S*".')
+        raise InvalidValueError(f'placeholder={placeholder!r}: give one word without spaces, e.g. "S*".')
     if not isinstance(initialize_token, str) or not initialize_token.strip():
-        raise ValueError(f'initialize_token={initialize_token!r}: give one word naming the class of '
-                         'the concept, e.g. "dog" or "toy".')
+        raise InvalidValueError(f'initialize_token={initialize_token!r}: give one word naming the class of '
+                                'the concept, e.g. "dog" or "toy".')
     init_ids = _single_token(tokenizer, initialize_token)
     if len(init_ids) != 1:
         pieces = tokenizer.convert_ids_to_tokens(init_ids)
-        raise ValueError(f'initialize_token={initialize_token!r} is {len(init_ids)} CLIP tokens {pieces}; '
-                         'it must be exactly one: pick a single common word such as "dog" or "toy".')
+        raise InvalidValueError(f'initialize_token={initialize_token!r} is {len(init_ids)} CLIP tokens {pieces}; '
+                                'it must be exactly one: pick a single common word such as "dog" or "toy".')
     known = _single_token(tokenizer, placeholder)
     if len(known) == 1 or placeholder in tokenizer.get_vocab():
-        raise ValueError(f'placeholder={placeholder!r} is already a token of the vocabulary, so the learned '
-                         'concept would overwrite its meaning; pick a string that is not a word, e.g. "S*" or "<sks>".')
+        raise InvalidValueError(f'placeholder={placeholder!r} is already a token of the vocabulary, so the learned '
+                                'concept would overwrite its meaning; pick a string that is not a word, e.g. "S*" or '
+                                '"<sks>".')
     tokens = placeholder_tokens(placeholder, num_vectors)
     if tokenizer.add_tokens(tokens) != len(tokens):
-        raise ValueError(f'placeholder={placeholder!r} could not be added to the tokenizer; pick another, e.g. "S*".')
+        raise InvalidValueError(f'placeholder={placeholder!r} could not be added to the tokenizer; pick another, e.g. '
+                                '"S*".')
     embeddings = text_encoder.get_input_embeddings()
     init = embeddings.weight[init_ids[0]][None].repeat(num_vectors, 1)
     text_encoder.set_input_embeddings(PlaceholderEmbedding(embeddings, init))

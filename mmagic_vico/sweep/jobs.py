@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.errors import ConflictError, InvalidValueError
 from mmagic_vico.utils.image import list_images
-from .records import read_record, weights_sha256
+from mmagic_vico.utils.manifest import weights_sha256
+from .records import read_record
 
 
 def subject_options(cfg, dreambench: str, subject: str, noun: str, class_root: str, initialize_tokens: dict) -> dict:
@@ -17,9 +19,9 @@ def subject_options(cfg, dreambench: str, subject: str, noun: str, class_root: s
     if 'initialize_token' in cfg:
         token = initialize_tokens.get(noun, noun)
         if len(token.split()) != 1:
-            raise ValueError(f'the class of {subject} is {noun!r}, more than one word, and initialize_token needs one '
-                             f'CLIP token: map it to one in the sweep config, e.g. initialize_tokens={{{noun!r}: '
-                             "'plush'}.")
+            raise InvalidValueError(f'the class of {subject} is {noun!r}, more than one word, and initialize_token '
+                                    f'needs one CLIP token: map it to one in the sweep config, e.g. '
+                                    f"initialize_tokens={{{noun!r}: 'plush'}}.")
         options['initialize_token'] = token
     if 'class_noun' in cfg:
         class_dir = os.path.join(class_root, noun.replace(' ', '_'))  # shared by the subjects of a class
@@ -82,9 +84,9 @@ class Job:
         unchanged = stat is not None and (stat.st_size, stat.st_mtime_ns) == (record['weights_size'],
                                                                               record['weights_mtime_ns'])
         if not unchanged and (stat is None or weights_sha256(self.weights) != record['weights_sha256']):
-            raise ValueError(f'{self.weights} is missing or is not the file {self.train_record} recorded (sha256 '
-                             f'{record["weights_sha256"][:12]}...): it was replaced or damaged. Delete '
-                             f'{self.train_dir} to train {self.name} again.')
+            raise ConflictError(f'{self.weights} is missing or is not the file {self.train_record} recorded (sha256 '
+                                f'{record["weights_sha256"][:12]}...): it was replaced or damaged. Delete '
+                                f'{self.train_dir} to train {self.name} again (or pass --overwrite).')
         return record
 
     def check_unfinished_training(self) -> None:
@@ -93,9 +95,10 @@ class Job:
             return
         with open(self.config_file, encoding='utf-8') as f:
             if f.read() != self.cfg.pretty_text:
-                raise ValueError(f'{self.train_dir} holds an unfinished training of another config ({self.config_file} '
-                                 'differs from the one this sweep makes). Nothing was changed: run the sweep as it '
-                                 f'was, give another --work-dir, or delete {self.train_dir} to train afresh.')
+                raise ConflictError(f'{self.train_dir} holds an unfinished training of another config '
+                                    f'({self.config_file} differs from the one this sweep makes). Nothing was changed: '
+                                    f'run the sweep as it was, give another --work-dir, delete {self.train_dir} to '
+                                    'train afresh, or pass --overwrite.')
 
     def stale_outputs(self) -> list:
         """Images or scores of a job whose weights are not (or no longer) trained: other weights made them."""

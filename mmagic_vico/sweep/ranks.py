@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from mmagic_vico.utils.errors import InvalidValueError
+
 #: Variables of the launcher that a job's own training process must not see: it trains alone.
 LAUNCHER_VARIABLES = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'GROUP_RANK', 'GROUP_WORLD_SIZE',
                       'ROLE_RANK', 'ROLE_NAME', 'ROLE_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -26,6 +28,15 @@ class Ranks:
     def barrier(self) -> None:
         if self.grouped:
             dist.barrier()
+
+    def all_ok(self, ok: bool) -> bool:
+        """Whether every rank of the group is ``ok`` (a rank that stops alone would leave the others waiting
+        at the next barrier until the timeout)."""
+        if not self.grouped:
+            return ok
+        flag = torch.tensor([int(bool(ok))])
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
 
     @property
     def device(self) -> str:
@@ -61,10 +72,10 @@ def join(launcher: str, timeout_hours: float = 72.0) -> Ranks:
         dist.init_process_group('gloo', timeout=timeout)  # gloo: the barriers carry no tensors of the GPUs
     elif launcher == 'slurm':
         if not torch.cuda.is_available():
-            raise ValueError('--launcher slurm: mmengine pins one GPU per task and this node has none; on CPU nodes '
-                             'run a job array instead (tools/slurm_dreambench.sh, --launcher none).')
+            raise InvalidValueError('--launcher slurm: mmengine pins one GPU per task and this node has none; on CPU '
+                                    'nodes run a job array instead (tools/slurm_dreambench.sh, --launcher none).')
         from mmengine.dist import init_dist
         init_dist('slurm', backend='gloo', timeout=timeout.total_seconds())
     else:
-        raise ValueError(f'--launcher {launcher!r}: use none, pytorch (torchrun) or slurm (srun).')
+        raise InvalidValueError(f'--launcher {launcher!r}: use none, pytorch (torchrun) or slurm (srun).')
     return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get('LOCAL_RANK', 0)), grouped=True)

@@ -1,27 +1,10 @@
 """A small JSON beside what the DreamBench sweep made (trained weights, scores) saying what made it: a
 rerun skips what the same request made and refuses to reuse what another request made."""
-import hashlib
 import json
 import os
 
-import torch
-
 from mmagic_vico.utils.atomic import atomic_write_bytes
-
-
-def weights_sha256(path: str) -> str:
-    """SHA-256 of a safetensors file's tensors (names, dtypes, shapes, values) and metadata, in sorted
-    order: the same weights give the same hash whatever order the writer laid them out in (the
-    metadata's order changes from process to process)."""
-    from safetensors import safe_open
-    digest = hashlib.sha256()
-    with safe_open(path, 'pt') as f:
-        digest.update(json.dumps(f.metadata() or {}, sort_keys=True).encode())
-        for name in sorted(f.keys()):
-            tensor = f.get_tensor(name).contiguous()
-            digest.update(f'{name}|{tensor.dtype}|{tuple(tensor.shape)}|'.encode())
-            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+from mmagic_vico.utils.errors import ConflictError
 
 
 def write_record(path: str, made_by: dict, **result) -> dict:
@@ -32,8 +15,8 @@ def write_record(path: str, made_by: dict, **result) -> dict:
 
 
 def read_record(path: str, made_by: dict, redo: str) -> dict | None:
-    """The record at ``path`` if ``made_by`` made it, None if there is none; a ``ValueError`` naming what
-    differs if another request made it (``redo``: what to delete to make it again)."""
+    """The record at ``path`` if ``made_by`` made it, None if there is none; a :class:`ConflictError` naming
+    what differs if another request made it (``redo``: what to delete to make it again)."""
     if not os.path.exists(path):
         return None
     try:
@@ -41,12 +24,13 @@ def read_record(path: str, made_by: dict, redo: str) -> dict | None:
             record = json.load(f)
         saved = record['made_by']
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f'{path} is not a record of this sweep ({type(err).__name__}: {err}); delete {redo} '
-                         'to make it again.') from err
+        raise ConflictError(f'{path} is not a record of this sweep ({type(err).__name__}: {err}); delete {redo} '
+                            'to make it again.') from err
     wanted = json.loads(json.dumps(made_by))  # tuples as lists, as the file holds them
     if saved != wanted:
         differences = '; '.join(f'{key}: {saved.get(key)!r} there, {wanted.get(key)!r} now'
                                 for key in sorted(set(saved) | set(wanted)) if saved.get(key) != wanted.get(key))
-        raise ValueError(f'{path} was made by another request ({differences}). Nothing was changed: run the sweep '
-                         f'as it was made, give another --work-dir, or delete {redo} to make it again.')
+        raise ConflictError(f'{path} was made by another request ({differences}). Nothing was changed: run the sweep '
+                            f'as it was made, give another --work-dir, delete {redo} to make it again, or pass '
+                            '--overwrite to redo every job that other settings made.')
     return record

@@ -1,21 +1,29 @@
 """The DreamBench sweep: every (method, subject) job trained with tools/train.py, its images generated in
 batches, scored, and one table written. What is done is skipped (its record says what made it), so an
-interrupted sweep continues where it stopped. Over several processes (:mod:`.ranks`) the trainings and
-the scorings are shared by job and the generation by infer call, with a barrier between the phases."""
+interrupted sweep continues where it stopped; what other settings made is refused (or, with
+``overwrite``, removed and made again), and a job's folder is locked while a sweep works on it. Over
+several processes (:mod:`.ranks`) the trainings and the scorings are shared by job and the generation
+by infer call, with a barrier between the phases."""
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import warnings
 from itertools import groupby
 
 import torch
 
 from mmagic_vico.evaluation.batching import generation_calls, image_name
 from mmagic_vico.evaluation.cli import write_report
-from mmagic_vico.evaluation.evaluator import metric_names, scores_table
+from mmagic_vico.evaluation.evaluator import claim_images, metric_names, scores_table
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_write_bytes
+from mmagic_vico.utils.errors import ConflictError, TrainingStoppedError
+from mmagic_vico.utils.lock import folder_lock
+from mmagic_vico.utils.manifest import readable_image, weights_sha256
 from .ranks import Ranks
-from .records import read_record, weights_sha256, write_record
+from .records import read_record, write_record
 
 
 class DreamBenchSweep:
@@ -24,10 +32,10 @@ class DreamBenchSweep:
     per infer call; ``train_script``: tools/train.py, run once per job in a process of its own."""
 
     def __init__(self, jobs: list, evaluator, scorers: dict, sampling: dict, batch_size: int, work_dir: str,
-                 train_script: str, repo: str, ranks: Ranks | None = None):
+                 train_script: str, repo: str, ranks: Ranks | None = None, overwrite: bool = False):
         self.all_jobs, self.evaluator, self.scorers, self.sampling = jobs, evaluator, dict(scorers), dict(sampling)
         self.batch_size, self.work_dir, self.train_script, self.repo = batch_size, work_dir, train_script, repo
-        self.ranks = ranks or Ranks()
+        self.ranks, self.overwrite = ranks or Ranks(), overwrite
         # a task of a job array does whole jobs alone; processes joined by a group share every phase
         self.jobs = jobs if self.ranks.grouped else self.ranks.share(jobs)
         self.share = self.ranks if self.ranks.grouped else Ranks()
@@ -47,17 +55,68 @@ class DreamBenchSweep:
         return read_record(job.scores_record, self.scores_made_by(job, trained),
                            f'{job.scores_record} (and {job.images_dir} if the images changed)')
 
+    def claim_images(self, job, trained: dict, write: bool = True) -> None:
+        """The job's images are reused only if its weights, config and this sampler made them (their manifest)."""
+        sampling = {k: v for k, v in self.sampling.items() if k not in ('num_images', 'seed')}
+        claim_images(job.images_dir, job.cfg.model, job.subject, trained['weights_sha256'], self.sampling['seed'],
+                     sampling, fix=f'Delete {job.images_dir} to make them again, give another --work-dir, or pass '
+                                   '--overwrite.', write=write)
+
+    def state(self, job) -> dict | None:
+        """The job's training record (None: to train), after checking that everything in its folder was made
+        by this request: a :class:`ConflictError` names what another request made."""
+        trained = job.trained()
+        if trained is None:
+            job.check_unfinished_training()
+            stale = job.stale_outputs()
+            if stale:
+                raise ConflictError(f'{stale[:4]} were made by weights that are not (or no longer) recorded as '
+                                    'trained. Nothing was changed: delete them (they would be mixed with new images) '
+                                    'or pass --overwrite, then run again.')
+        elif self.scored(job, trained) is None:
+            self.claim_images(job, trained, write=False)
+        return trained
+
+    def remove_conflicting(self) -> None:
+        """``overwrite``: the folder of every job that other settings made is emptied, named in a warning."""
+        for job in self.jobs:
+            try:
+                self.state(job)
+            except ConflictError as err:
+                names = [n for n in os.listdir(job.folder) if n != '.lock']
+                for name in names:
+                    path = os.path.join(job.folder, name)
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+                warnings.warn(f'--overwrite: removed {job.folder} ({", ".join(sorted(names))}): {err}')
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Each job's folder locked while this sweep works on it (by rank 0 for a group, else by the process
+        that does the job); a live sweep in one of them stops every rank before any work."""
+        with contextlib.ExitStack() as stack:
+            error = None
+            if self.ranks.rank == 0 or not self.ranks.grouped:
+                try:
+                    for job in self.jobs:
+                        stack.enter_context(folder_lock(job.folder, 'a DreamBench sweep'))
+                except ConflictError as err:
+                    error = err
+            if not self.share.all_ok(error is None):
+                raise error or ConflictError('rank 0 found a job folder in use by another DreamBench sweep (its '
+                                             'message names it); nothing was changed.')
+            yield
+
     # ---------------------------------------------------------------- phases
     def run(self) -> dict | None:
         """Train, generate, score what is not done; the table (rank 0, once every job is scored)."""
-        trained = {job.name: job.trained() for job in self.jobs}  # every rank reads the records before any writes
-        for job in self.jobs:
-            if trained[job.name] is None:
-                job.check_unfinished_training()
-        stale = [path for job in self.jobs if trained[job.name] is None for path in job.stale_outputs()]
-        if stale:
-            raise ValueError(f'{stale[:4]} were made by weights that are not (or no longer) recorded as trained. '
-                             'Nothing was changed: delete them (they would be mixed with new images), then run again.')
+        with self.locked():
+            if self.overwrite and (self.ranks.rank == 0 or not self.ranks.grouped):
+                self.remove_conflicting()
+            self.share.barrier()
+            return self.run_locked()
+
+    def run_locked(self) -> dict | None:
+        trained = {job.name: self.state(job) for job in self.jobs}  # every rank reads the records before any writes
         todo = [job for job in self.jobs if self.scored(job, trained[job.name]) is None]
         self.log(f'{len(self.jobs) - len(todo)} of {len(self.jobs)} job(s) done; '
                  f'{sum(trained[j.name] is None for j in todo)} to train, {len(todo)} to evaluate')
@@ -66,6 +125,9 @@ class DreamBenchSweep:
             self.train(job)
         self.share.barrier()
         trained.update({job.name: job.trained() for job in todo})
+        for job in todo:  # one process writes each manifest; the others check it
+            self.claim_images(job, trained[job.name], write=self.ranks.rank == 0 or not self.ranks.grouped)
+        self.share.barrier()
         self.generate(todo)
         self.share.barrier()
         for job in self.share.share(todo):
@@ -81,9 +143,9 @@ class DreamBenchSweep:
         command = [sys.executable, self.train_script, job.config_file, '--work-dir', job.train_dir, '--resume']
         code = subprocess.run(command, env=self.ranks.child_env(self.repo)).returncode
         if code or not os.path.isfile(job.weights):
-            raise RuntimeError(f'training {job.name} failed (exit code {code}; its log is in {job.train_dir}). Fix '
-                               'the cause and run the same command again: finished jobs are skipped and this one '
-                               'resumes from its last checkpoint.')
+            raise TrainingStoppedError(f'training {job.name} failed (exit code {code}; its message is above, its log '
+                                       f'in {job.train_dir}). Fix the cause and run the same command again: finished '
+                                       'jobs are skipped and this one resumes from its last checkpoint.')
         stat = os.stat(job.weights)
         return write_record(job.train_record, job.made_by, weights=os.path.basename(job.weights),
                             weights_sha256=weights_sha256(job.weights), weights_size=stat.st_size,
@@ -94,8 +156,8 @@ class DreamBenchSweep:
         """The images of ``jobs``: every infer call of every job, this rank's share of them."""
         n, seed = self.sampling['num_images'], self.sampling['seed']
         sampling = {k: v for k, v in self.sampling.items() if k not in ('num_images', 'seed')}
-        def missing(job, call) -> int:
-            return sum(not os.path.exists(os.path.join(job.images_dir, image_name(p, k))) for p, k in call.items())
+        def missing(job, call) -> int:  # an unreadable image too (the process of its call makes it again)
+            return sum(not readable_image(os.path.join(job.images_dir, image_name(p, k))) for p, k in call.items())
 
         calls = [(job, call) for job in jobs for call in
                  generation_calls(len(self.evaluator.protocol.text_prompts(job.subject)), n, self.batch_size)

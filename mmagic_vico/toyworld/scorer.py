@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from .world import BACKGROUND_NAMES, CLASS_NAMES, COLOUR_NAMES
 
 #: The base world's heads, in the column order of ``base_model.scene_labels``.
@@ -57,12 +58,16 @@ class ToyScorer(nn.Module):
 
     @classmethod
     def from_file(cls, path: str) -> 'ToyScorer':
-        from safetensors import safe_open
-        with safe_open(path, 'pt') as f:
-            meta = f.metadata() or {}
+        from safetensors import SafetensorError, safe_open
+        try:
+            with safe_open(path, 'pt') as f:
+                meta = f.metadata() or {}
+        except (SafetensorError, OSError) as err:
+            raise InvalidValueError(f'{path} is not a readable safetensors file ({err}); give a scorer written by '
+                                    'tools/train_toy_scorer.py') from err
         if meta.get('format') != 'mmagic_vico.toy_scorer':
-            raise ValueError(f'{path} is not a toy-world scorer (no mmagic_vico.toy_scorer metadata); train one with '
-                             'tools/train_toy_scorer.py')
+            raise InvalidValueError(f'{path} is not a toy-world scorer (no mmagic_vico.toy_scorer metadata); train '
+                                    'one with tools/train_toy_scorer.py')
         model = cls(json.loads(meta['heads']), int(meta['width']))
         model.load_state_dict(load_file(path))
         return model.eval()
@@ -151,5 +156,5 @@ def default_scorer_path() -> str:
 def load_default_scorer(path: Optional[str] = None) -> ToyScorer:
     path = os.path.normpath(path or default_scorer_path())
     if not os.path.exists(path):
-        raise FileNotFoundError(f'No toy-world scorer at {path}: train it with python tools/train_toy_scorer.py')
+        raise MissingFileError(f'No toy-world scorer at {path}: train it with python tools/train_toy_scorer.py')
     return ToyScorer.from_file(path)

@@ -9,16 +9,19 @@ import os
 import shutil
 import tempfile
 
+from .errors import DiskFullError
+
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def disk_full_error(err: OSError, path: str) -> OSError:
-    """A disk-full ``OSError`` that says where, that nothing was overwritten, and what to do."""
+def disk_full_error(err: OSError, path: str) -> DiskFullError:
+    """A disk-full error that says where, that nothing was overwritten, and what to do."""
     folder = os.path.dirname(os.path.abspath(path))
-    return OSError(err.errno, f'No space left on device (the disk is full) while writing {path}. Nothing was '
-                   f'overwritten: the previous {os.path.basename(path)}, if any, is intact. Free space on the disk '
-                   f'of {folder} (df -h {folder}; e.g. delete old iter_*.pth checkpoints) or write elsewhere '
-                   '(--work-dir DIR), then run again (tools/train.py --resume continues a training run).')
+    return DiskFullError(err.errno, f'No space left on device (the disk is full) while writing {path}. Nothing '
+                         f'was overwritten: the previous {os.path.basename(path)}, if any, is intact. Free space on '
+                         f'the disk of {folder} (df -h {folder}; e.g. delete old iter_*.pth checkpoints) or write '
+                         'elsewhere (--work-dir DIR), then run again (tools/train.py --resume continues a training '
+                         'run).')
 
 
 def _umask() -> int:
@@ -93,7 +96,7 @@ def atomic_folder(path: str):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def atomic_save_image(path: str, image) -> str:
-    """A PIL image to ``path`` (format from its extension), atomically."""
+def atomic_save_image(path: str, image, **params) -> str:
+    """A PIL image to ``path`` (format from its extension; ``params`` go to ``Image.save``), atomically."""
     fmt = os.path.splitext(path)[1].lstrip('.').upper().replace('JPG', 'JPEG') or 'PNG'
-    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **params))

@@ -4,6 +4,8 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from .errors import InvalidValueError, MissingFileError
+
 
 def to_rgb(image) -> Image.Image:
     """A PIL image (or a path) as upright 8-bit RGB: EXIF orientation applied; alpha composited on
@@ -30,17 +32,18 @@ def to_rgb(image) -> Image.Image:
 def open_image(path) -> Image.Image:
     """Read an image file whole, with errors that name the file and say what to do."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'image {str(path)!r} does not exist; give the path of a photo (JPEG, PNG, ...).')
+        raise MissingFileError(f'image {str(path)!r} does not exist; give the path of a photo (JPEG, PNG, ...).')
     try:
         with Image.open(path) as f:
             f.load()
             return f.copy() if f.mode != 'P' else f.convert('RGBA')
     except Image.DecompressionBombError as err:
-        raise ValueError(f'image {str(path)!r} is too large to open safely ({err}); downscale it (e.g. to 2048 px '
-                         'on the long side: the model trains at 512 px).') from err
+        raise InvalidValueError(f'image {str(path)!r} is too large to open safely ({err}); downscale it (e.g. to 2048 '
+                                'px on the long side: the model trains at 512 px).') from err
     except (OSError, SyntaxError, ValueError) as err:  # PIL: unidentified, truncated, broken chunks
-        raise ValueError(f'image {str(path)!r} is not a readable image ({type(err).__name__}: {err}); it is '
-                         'truncated, corrupt or of an unsupported format: open and re-save it as PNG or JPEG.') from err
+        raise InvalidValueError(f'image {str(path)!r} is not a readable image ({type(err).__name__}: {err}); it is '
+                                'truncated, corrupt or of an unsupported format: open and re-save it as PNG or '
+                                'JPEG.') from err
 
 
 def caption_font(tile_height: int) -> ImageFont.ImageFont:
@@ -87,7 +90,7 @@ def make_grid(images: list, columns: int, captions: list | None = None) -> Image
     font scaled to the tile size. The one grid of the project: training previews, tools/infer.py and
     the evaluation images."""
     if not images:
-        raise ValueError('make_grid needs at least one image.')
+        raise InvalidValueError('make_grid needs at least one image.')
     w, h = images[0].size
     rows = -(-len(images) // columns)
     if captions is not None and len(captions) != rows:
@@ -116,11 +119,11 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 def list_images(folder: str) -> list:
     """Sorted image files of a folder (by extension), with a clear error for a missing or empty one."""
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f'concept folder {folder!r} does not exist; put 4-7 photos of the concept there or '
-                                'set data_root / concept_dir (--cfg-options concept_dir=NAME).')
+        raise MissingFileError(f'concept folder {folder!r} does not exist; put 4-7 photos of the concept there or '
+                               'set data_root / concept_dir (--cfg-options concept_dir=NAME).')
     found = sorted(os.listdir(folder))
     images = [os.path.join(folder, f) for f in found if f.lower().endswith(IMAGE_EXTENSIONS)]
     if not images:
-        raise FileNotFoundError(f'concept folder {folder!r} has no image ({", ".join(IMAGE_EXTENSIONS)}); '
-                                f'found {found[:10] or "nothing"}. Put 4-7 photos of the concept there.')
+        raise MissingFileError(f'concept folder {folder!r} has no image ({", ".join(IMAGE_EXTENSIONS)}); '
+                               f'found {found[:10] or "nothing"}. Put 4-7 photos of the concept there.')
     return images

@@ -76,7 +76,8 @@ def test_evaluate_tool_on_the_tiny_default_for_two_subjects(clip_folder, dino_fo
     assert set(report['subjects']) == {'dog7', 'teapot'}
     for scores in report['subjects'].values():
         assert scores['images'] == 25 and -1 <= scores['CLIP-T'] <= 1 and -1 <= scores['DINO'] <= 1
-    assert sorted(os.listdir(tmp_path / 'dog7')) == [f'{p:02d}_00.png' for p in range(25)] + ['grid.png']
+    assert sorted(os.listdir(tmp_path / 'dog7')) == (['.manifest.json'] + [f'{p:02d}_00.png' for p in range(25)]
+                                                     + ['grid.png'])
     assert Image.open(tmp_path / 'dog7' / 'grid.png').height > 25 * 64  # a row per prompt, its caption under it
     assert '| **overall** |' in (tmp_path / 'scores.md').read_text()
     stamp = os.path.getmtime(tmp_path / 'dog7' / '00_00.png')

@@ -60,7 +60,7 @@ def test_class_images_are_generated_once_and_resumed(db_cfg, tmp_path):
     os.remove(os.path.join(folder, 'class_00001.png'))  # as if interrupted there
     assert generate_class_images(db, 'a photo of toy', folder, 3, **kw) == 1
     assert open(os.path.join(folder, 'class_00001.png'), 'rb').read() == first  # seeded per image
-    assert sorted(os.listdir(folder)) == ['class_00000.png', 'class_00001.png', 'class_00002.png']
+    assert sorted(os.listdir(folder)) == ['.manifest.json', 'class_00000.png', 'class_00001.png', 'class_00002.png']
 
 
 def test_exported_unet_loads_in_diffusers_and_reproduces_our_samples(db_cfg, tiny_path, tmp_path):

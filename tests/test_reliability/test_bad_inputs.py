@@ -368,7 +368,7 @@ def test_placeholder_past_clips_77_tokens_warns(model, photo):
     (['--steps', '-5'], ['--steps', "'-5' is not a positive integer"]),
     (['--num-images', '0'], ['--num-images', "'0' is not a positive integer"]),
     (['--height', '100'], ['--height', 'not a multiple of 8', '96 or 104']),
-    (['--guidance', 'nan'], ['--guidance', "'nan' is not a number >= 0"]),
+    (['--guidance', 'nan'], ['--guidance', "'nan' is not a finite number >= 0"]),
 ], ids=['negative_steps', 'zero_images', 'height_not_multiple_of_8', 'nan_guidance'])
 def test_bad_sampling_flag_is_refused_by_the_parser(capsys, flags, patterns):
     from tools.infer import parse_args

@@ -30,10 +30,10 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, tiny_
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO)
     proc = subprocess.Popen(command(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 300
+        deadline = time.time() + 3600  # only a hung run: a loaded machine may be slow to get there
         while not (killed / 'last_checkpoint').exists():  # written right after the first checkpoint
             assert proc.poll() is None, 'training ended before its first checkpoint'
-            assert time.time() < deadline, 'no checkpoint within 300 s'
+            assert time.time() < deadline, 'no checkpoint within an hour'
             time.sleep(0.02)
         still_training = proc.poll() is None
         os.kill(proc.pid, signal.SIGKILL)
@@ -61,8 +61,8 @@ def test_nan_loss_stops_with_the_last_good_weights_kept(tmp_path, tiny_path):
     work = tmp_path / 'nan'
     proc = run(command(work, options=SCHEDULE + diverging), check=False)
     assert proc.returncode != 0
-    found = re.search(r'RuntimeError: Training stopped at iteration (\d+): the loss is not finite.*', proc.stderr)
-    assert found, proc.stderr[-3000:]
+    found = re.search(r'^error: Training stopped at iteration (\d+): the loss is not finite.*', proc.stderr, re.M)
+    assert found and 'Traceback' not in proc.stderr, proc.stderr[-3000:]  # a message, not a traceback
     message, stopped = found.group(0), int(found.group(1))
     good = stopped - 2
     assert good >= 1, message

@@ -1,5 +1,6 @@
 """Soak: the tiny default trains 300 iterations with an export every 20, a sample grid every 50 and a
-checkpoint every 100, and its resident memory does not grow once warmed up."""
+checkpoint every 100, and its resident memory does not grow once warmed up. Only the memory growth is
+bounded, never the time: on a loaded machine the run takes longer and the test waits."""
 import json
 import sys
 
@@ -28,7 +29,8 @@ def test_long_run_memory_stays_flat(tmp_path, tiny_path):
          'default_hooks.checkpoint.interval=100', 'default_hooks.checkpoint.max_keep_ckpts=2',
          'default_hooks.export.interval=20', 'default_hooks.sample_grid.interval=50',
          'default_hooks.sample_grid.num_images=1', 'default_hooks.sample_grid.num_inference_steps=2',
-         'default_hooks.sample_grid.height=64', 'default_hooks.sample_grid.width=64'])
+         'default_hooks.sample_grid.height=64', 'default_hooks.sample_grid.width=64'],
+        timeout=None)  # the bound is on memory growth, not on the machine's speed: a loaded machine takes longer
     samples = {r['iter']: r['rss_mb'] for r in map(json.loads, (work / 'rss.jsonl').read_text().splitlines())}
     assert sorted(samples) == list(range(10, ITERS + 1, 10))
     # everything periodic really ran, and old checkpoints were removed as they should be

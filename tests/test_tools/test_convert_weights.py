@@ -43,3 +43,18 @@ def test_dreambooth_weights_become_a_compvis_file_and_a_diffusers_folder(tiny_cf
     with pytest.raises(ValueError, match="holds ViCo weights, not DreamBooth's"):
         main(['dreambooth', 'compvis', MODELS.build(tiny_cfg.model).save_weights(str(tmp_path / 'v.safetensors')),
               str(tmp_path / 'v_single.safetensors')])
+
+
+def test_outputs_of_the_wrong_kind_fail_before_the_input_is_read(tmp_path):
+    """A file format into a folder, a folder format onto a file: named before anything is read (the input
+    here is not even weights: reading it would fail otherwise)."""
+    from mmagic_vico.utils.errors import InvalidValueError
+    source = tmp_path / 'in.safetensors'
+    source.write_bytes(b'not read')
+    with pytest.raises(InvalidValueError, match=r"OUTPUT '.*out' is a folder; give a file name"):
+        (tmp_path / 'out').mkdir()
+        main(['embedding', 'a1111', str(source), str(tmp_path / 'out')])
+    taken = tmp_path / 'taken'
+    taken.write_text('a file')
+    with pytest.raises(InvalidValueError, match=r"OUTPUT '.*taken' is a file, not a folder"):
+        main(['compvis', 'diffusers', str(source), str(taken)])

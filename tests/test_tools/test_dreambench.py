@@ -1,6 +1,7 @@
 """tools/dreambench.py: the DreamBench sweep on the tiny default (ViCo, 2 subjects, 2 prompts x 2 images,
 2 training iterations), alone, over 2 torchrun processes on gloo, and as 2 tasks of a Slurm job array:
-the same images, weights and scores; done jobs skipped; other requests refused."""
+the same images, weights and scores; done jobs skipped; other requests refused (or, with --overwrite,
+made again); a job folder in use by a live sweep refused."""
 import json
 import os
 import shutil
@@ -11,6 +12,8 @@ from mmengine import Config
 
 from mmagic_vico.sweep import read_record, subject_options, write_record
 from mmagic_vico.utils.config import load_config
+from mmagic_vico.utils.errors import ConflictError
+from mmagic_vico.utils.lock import folder_lock
 
 from ..conftest import DREAMBENCH, REPO
 from ..helpers.dreambench import small_dreambench
@@ -76,12 +79,17 @@ def test_one_process_writes_the_table_and_skips_done_jobs(alone):
     assert '1 of 2 job(s) done' in second and 'vico/dog7: training' not in second
     assert 'vico/teapot: training 2 iterations' in second
     work_dir = alone['work_dir']
-    assert len(alone['stamps']) == 7  # dog7's images, their contact sheet, scores and record: untouched by the second run
+    # dog7's images, their manifest and contact sheet, scores and record: untouched by the second run
+    assert len(alone['stamps']) == 8
     assert all(os.path.getmtime(work_dir / path) == stamp for path, stamp in alone['stamps'].items())
     out = alone['outputs']
     assert sorted(p for p in out if '/images/' in p) == [f'vico/{s}/images/{name}' for s in ('dog7', 'teapot') for name in
-                                                          [f'{p:02d}_{k:02d}.png' for p in range(2) for k in range(2)]
+                                                          ['.manifest.json']  # what made them
+                                                          + [f'{p:02d}_{k:02d}.png' for p in range(2) for k in range(2)]
                                                           + ['grid.png']]  # the images and their contact sheet
+    manifest = json.loads(out['vico/teapot/images/.manifest.json'])
+    assert manifest['weights_sha256'] == out['vico/teapot/train/made_by.json'][1]
+    assert manifest['sampling']['num_inference_steps'] == 2 and manifest['model']['type'] == 'ViCo'
     table = out['dreambench.md'].decode()
     assert table.startswith('| method | CLIP-T | CLIP-I | DINO |') and '| vico |' in table
     assert '| vico |' in out['subjects/teapot.md'].decode()
@@ -150,8 +158,41 @@ def test_other_settings_are_refused_and_removed_outputs_remade(setup, alone, tmp
     proc = sweep(dict(setup, config=str(longer)), work_dir, subjects=['teapot'], check=False)
     assert proc.returncode != 0 and 'unfinished training of another config' in proc.stderr
     proc = sweep(setup, work_dir)
-    assert 'vico/teapot: training 2 iterations' in proc.stderr and 'Auto resumed' in proc.stdout + proc.stderr
+    # resumed from the folder's own newest checkpoint (tools/train.py --resume: issue 13's resume_point)
+    assert 'vico/teapot: training 2 iterations' in proc.stderr
+    assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
     assert outputs(work_dir) == alone['outputs']
+
+
+def test_images_of_other_settings_are_not_scored_and_overwrite_makes_them_again(setup, alone, tmp_path):
+    """A job whose scores are gone keeps its images only for the settings that made them (their manifest);
+    --overwrite removes what other settings made, names it, and makes it again."""
+    work_dir = tmp_path / 'copy'
+    shutil.copytree(alone['work_dir'], work_dir)
+    os.remove(work_dir / 'vico' / 'teapot' / 'scores.json')
+    proc = sweep(setup, work_dir, '--steps', '3', subjects=['teapot'], check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert 'DreamBench images in' in proc.stderr and 'num_inference_steps: 2 -> 3' in proc.stderr
+    assert '--overwrite' in proc.stderr
+    assert sorted(os.listdir(work_dir / 'vico' / 'teapot' / 'images')) == sorted(
+        os.listdir(alone['work_dir'] / 'vico' / 'teapot' / 'images'))  # nothing changed
+    proc = sweep(setup, work_dir, '--steps', '3', '--overwrite', subjects=['teapot'])
+    assert '--overwrite: removed' in proc.stderr and 'vico/teapot: training 2 iterations' in proc.stderr
+    manifest = json.loads((work_dir / 'vico' / 'teapot' / 'images' / '.manifest.json').read_text())
+    assert manifest['sampling']['num_inference_steps'] == 3
+    assert json.load(open(work_dir / 'vico' / 'teapot' / 'scores.json'))['made_by']['num_inference_steps'] == 3
+    assert sweep(setup, work_dir, '--steps', '3', subjects=['teapot']).returncode == 0  # done: skipped
+
+
+def test_a_job_folder_in_use_by_a_live_sweep_is_refused(setup, alone, tmp_path):
+    work_dir = tmp_path / 'busy'
+    shutil.copytree(alone['work_dir'], work_dir)
+    with folder_lock(str(work_dir / 'vico' / 'teapot'), 'a DreamBench sweep'):
+        proc = sweep(setup, work_dir, check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert 'is in use by a DreamBench sweep' in proc.stderr and f'pid {os.getpid()}' in proc.stderr
+    assert not (work_dir / 'vico' / 'dog7' / '.lock').exists()  # the locks it took are released
+    assert '2 of 2 job(s) done' in sweep(setup, work_dir).stderr
 
 
 def test_subject_fields_reach_every_method_config(tiny_path, tmp_path):
@@ -182,10 +223,10 @@ def test_a_record_of_another_request_is_refused_by_name(tmp_path):
     assert read_record(path, dict(steps=2), 'it') is None
     write_record(path, dict(steps=2, subject='dog7'), weights_sha256='abc')
     assert read_record(path, dict(steps=2, subject='dog7'), 'it')['weights_sha256'] == 'abc'
-    with pytest.raises(ValueError, match=r"steps: 2 there, 400 now.*delete the folder X"):
+    with pytest.raises(ConflictError, match=r"steps: 2 there, 400 now.*delete the folder X"):
         read_record(path, dict(steps=400, subject='dog7'), 'the folder X')
     (tmp_path / 'made_by.json').write_text('{"half')
-    with pytest.raises(ValueError, match='is not a record of this sweep'):
+    with pytest.raises(ConflictError, match='is not a record of this sweep'):
         read_record(path, dict(steps=2), 'it')
 
 
@@ -199,4 +240,6 @@ def test_unknown_subjects_methods_and_missing_photos_fail_before_any_work(setup,
     with pytest.raises(SystemExit):
         main([*common, '--subjects', 'dog7', '--methods', 'vico', 'dall_e'])
     assert "--methods ['dall_e'] are not in" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r'evaluation\.num_images=0 must be a positive integer'):
+        main([*common, '--subjects', 'dog7', '--cfg-options', 'evaluation.num_images=0'])  # the flags' types too
     assert not (tmp_path / 'out').exists()

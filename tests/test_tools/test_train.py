@@ -15,9 +15,10 @@ SHORT = ['train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=2', 'defaul
          'default_hooks.sample_grid.height=64', 'default_hooks.sample_grid.width=64']
 
 
-def run(args, cwd=REPO, env=None, check=True):
+def run(args, cwd=REPO, env=None, check=True, timeout=3600):
+    """Run a tool as a user does. ``timeout`` only stops a hung run: a loaded machine may take long."""
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO, **(env or {}))
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc

@@ -1,6 +1,8 @@
 """Aesthetic Gradients as a model of its own: a frozen Stable Diffusion whose sampling is steered by
 an aesthetic embedding (nothing trains; the same steering works on any trained concept's infer)."""
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError
 from ..personalized_sd import PersonalizedStableDiffusion
 
 
@@ -16,15 +18,15 @@ class AestheticGradients(PersonalizedStableDiffusion):
     def __init__(self, pretrained_model: str, aesthetic_embedding: str | None = None, aesthetic_steps: int = 0,
                  aesthetic_lr: float = 1e-4, aesthetic_clip: str | None = None, data_preprocessor=None,
                  init_cfg=None):
-        if aesthetic_steps < 0 or aesthetic_lr < 0:
-            raise ValueError(f'aesthetic_steps={aesthetic_steps} and aesthetic_lr={aesthetic_lr} must be >= 0.')
+        checks.integer('aesthetic_steps', aesthetic_steps, 0, '0: off, the original\'s default; e.g. 10')
+        checks.number('aesthetic_lr', aesthetic_lr, minimum=0, hint='1e-4 is the original\'s default')
         self.aesthetic = dict(aesthetic_embedding=aesthetic_embedding, aesthetic_steps=aesthetic_steps,
                               aesthetic_lr=aesthetic_lr, aesthetic_clip=aesthetic_clip)
         super().__init__(pretrained_model, placeholder=None, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
 
     def loss(self, inputs, data_samples):
-        raise ValueError('Aesthetic Gradients trains nothing: make an embedding with '
-                         'tools/make_aesthetic_embedding.py and sample with tools/infer.py.')
+        raise InvalidValueError('Aesthetic Gradients trains nothing: make an embedding with '
+                                'tools/make_aesthetic_embedding.py and sample with tools/infer.py.')
 
     def infer(self, prompt, **kwargs) -> dict:
         """As every method's ``infer``; unset ``aesthetic_*`` arguments take the model's defaults."""

@@ -7,6 +7,8 @@ import torch
 
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils.atomic import atomic_folder
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError
 from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
 from ..sd_single_file import save_single_file_sd
 
@@ -26,8 +28,10 @@ class DreamBooth(PersonalizedStableDiffusion):
     def __init__(self, pretrained_model: str, class_prompt: str = 'a photo of dog', prior_loss_weight: float = 1.0,
                  train_text_encoder: bool = False, gradient_checkpointing: bool = False, data_preprocessor=None,
                  init_cfg=None):
-        if prior_loss_weight < 0:
-            raise ValueError(f'prior_loss_weight={prior_loss_weight} must be >= 0 (1.0 in the paper; 0 turns it off).')
+        checks.number('prior_loss_weight', prior_loss_weight, minimum=0, hint='1.0 in the paper; 0 turns it off')
+        if not isinstance(class_prompt, str) or not class_prompt.strip():
+            raise InvalidValueError(f'class_prompt={class_prompt!r}: give the prompt of the class images, e.g. '
+                                    '"a photo of dog".')
         if 'trainable_markers' not in type(self).__dict__:  # subclasses (LoRA) name their own
             self.trainable_markers = ('unet.',) + (('text_encoder.',) if train_text_encoder else ())
         self.class_prompt, self.prior_loss_weight = class_prompt, prior_loss_weight

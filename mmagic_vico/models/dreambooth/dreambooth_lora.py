@@ -4,7 +4,9 @@ import os
 
 from mmagic_vico.convert.lora import convert_lora_to_kohya
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils import checks
 from mmagic_vico.utils.atomic import atomic_write
+from mmagic_vico.utils.errors import InvalidValueError
 from ..weights import atomic_save_safetensors
 from .dreambooth import DreamBooth
 
@@ -19,10 +21,9 @@ class DreamBoothLoRA(DreamBooth):
 
     def __init__(self, pretrained_model: str, rank: int = 4,
                  target_modules=('to_k', 'to_q', 'to_v', 'to_out.0'), **kwargs):
-        if not isinstance(rank, int) or rank < 1:
-            raise ValueError(f'rank={rank!r} must be a positive integer (4 in diffusers\' example).')
+        checks.positive_int('rank', rank, "4 in diffusers' example")
         if kwargs.get('train_text_encoder'):
-            raise ValueError('DreamBoothLoRA adapts the UNet only; use DreamBooth for train_text_encoder=True.')
+            raise InvalidValueError('DreamBoothLoRA adapts the UNet only; use DreamBooth for train_text_encoder=True.')
         self.rank, self.target_modules = rank, list(target_modules)
         super().__init__(pretrained_model, **kwargs)
 
@@ -49,5 +50,6 @@ class DreamBoothLoRA(DreamBooth):
         return path
 
     def save_single_file(self, path: str) -> str:
-        raise ValueError('DreamBooth-LoRA exports its adapters, not a whole model: kohya_lora.safetensors (A1111, '
-                         'ComfyUI) and pytorch_lora_weights.safetensors (diffusers), on the unchanged base model.')
+        raise InvalidValueError('DreamBooth-LoRA exports its adapters, not a whole model: kohya_lora.safetensors '
+                                '(A1111, ComfyUI) and pytorch_lora_weights.safetensors (diffusers), on the unchanged '
+                                'base model.')

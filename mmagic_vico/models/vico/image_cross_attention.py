@@ -12,6 +12,7 @@ from torch import nn
 
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
+from mmagic_vico.utils.errors import InvalidValueError
 from .attention_processors import ImageCrossAttnProcessor, ViCoRecordingAttnProcessor
 from .attention_regularizer import attention_regularization
 from .attention_store import ViCoAttentionStore
@@ -82,8 +83,8 @@ def text_transformer_layers(unet) -> list:
 
 def check_image_cross_preset(image_cross_layers) -> None:
     if isinstance(image_cross_layers, str) and image_cross_layers not in IMAGE_CROSS_PRESETS:
-        raise ValueError(f'image_cross_layers={image_cross_layers!r}: give 16 flags (down -> mid -> up) or a preset, '
-                         f'one of {IMAGE_CROSS_PRESETS}.')
+        raise InvalidValueError(f'image_cross_layers={image_cross_layers!r}: give 16 flags (down -> mid -> up) or a '
+                                f'preset, one of {IMAGE_CROSS_PRESETS}.')
 
 
 def image_cross_flags(unet, image_cross_layers) -> list:
@@ -104,18 +105,18 @@ def inject_image_cross_attention(unet, image_cross_layers, store: ViCoAttentionS
     layers = text_transformer_layers(unet)
     flags = [bool(f) for f in image_cross_layers]
     if len(flags) != len(layers):
-        raise ValueError(
+        raise InvalidValueError(
             f'image_cross_layers has {len(flags)} flags but the UNet has {len(layers)} text transformer '
             f'layers (down -> mid -> up); give one flag per layer, e.g. {list(DEFAULT_IMAGE_CROSS_LAYERS)} for SD 1.x.')
     if not any(flags):
-        raise ValueError(f'image_cross_layers={list(image_cross_layers)} selects no layer; flag at least one.')
+        raise InvalidValueError(f'image_cross_layers={list(image_cross_layers)} selects no layer; flag at least one.')
     recording, chosen = {}, []
     for (name, layer), flag in zip(layers, flags):
         if not flag:
             continue
         if len(layer.transformer_blocks) != 1:
-            raise ValueError(f'{name} has {len(layer.transformer_blocks)} transformer blocks; ViCo expects '
-                             'the single block per layer of Stable Diffusion 1.x.')
+            raise InvalidValueError(f'{name} has {len(layer.transformer_blocks)} transformer blocks; ViCo expects '
+                                    'the single block per layer of Stable Diffusion 1.x.')
         block = layer.transformer_blocks[0]
         weight = block.norm1.weight
         imca = ImageCrossAttentionBlock(weight.shape[0], block.attn1.heads, store, name)

@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 
 from mmagic_vico.registry import MODELS
+from mmagic_vico.utils import checks
+from mmagic_vico.utils.errors import InvalidValueError
 from mmagic_vico.utils.image import to_rgb
 from ..personalized_sd import PersonalizedStableDiffusion, prompts_of
 from .attention_store import ViCoAttentionStore
@@ -56,14 +58,13 @@ class ViCo(PersonalizedStableDiffusion):
                  image_cross_layers=DEFAULT_IMAGE_CROSS_LAYERS, reg_loss_weight: float = 5e-4,
                  object_mask: bool = True, fast_path: bool = True, gradient_checkpointing: bool = False,
                  frozen_dtype: str | None = None, data_preprocessor=None, init_cfg=None):
-        if reg_loss_weight < 0:
-            raise ValueError(f'reg_loss_weight={reg_loss_weight} must be >= 0 (the paper uses 5e-4).')
+        checks.number('reg_loss_weight', reg_loss_weight, minimum=0, hint='the paper uses 5e-4')
         check_image_cross_preset(image_cross_layers)
         self.image_cross_layers = image_cross_layers  # flags once the UNet is loaded (build_method)
         self.reg_loss_weight = reg_loss_weight
         if not isinstance(object_mask, bool):
-            raise ValueError(f'object_mask={object_mask!r} must be True (object concepts) or False (styles: the image '
-                             'attention sees every reference patch).')
+            raise InvalidValueError(f'object_mask={object_mask!r} must be True (object concepts) or False (styles: the '
+                                    'image attention sees every reference patch).')
         self.store = ViCoAttentionStore(object_mask=object_mask)
         super().__init__(pretrained_model, placeholder, initialize_token, gradient_checkpointing=gradient_checkpointing,
                          frozen_dtype=frozen_dtype, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -129,9 +130,11 @@ class ViCo(PersonalizedStableDiffusion):
         posterior mean, so an image does not depend on which other images share its call.
         ``aesthetic_*``: Aesthetic Gradients on top (see ``PersonalizedStableDiffusion.sample``).
         """
+        checks.number('image_cross_attention_scale', image_cross_attention_scale, minimum=0,
+                      hint='1 is the default; 0 samples without the reference, as stock Stable Diffusion')
         if image_cross_attention_scale != 0 and image_reference is None:
-            raise ValueError('image_reference is required: give a PIL image or path of the concept '
-                             '(or image_cross_attention_scale=0 to sample without it).')
+            raise InvalidValueError('image_reference is required: give a PIL image or path of the concept '
+                                    '(or image_cross_attention_scale=0 to sample without it).')
         return self.sample(prompt, height, width, num_inference_steps, guidance_scale, negative_prompt,
                            num_images_per_prompt, eta, generator, seed, latents, show_progress,
                            image_reference=image_reference, scale=image_cross_attention_scale, **aesthetic)
@@ -179,9 +182,9 @@ class ViCo(PersonalizedStableDiffusion):
             fix = (f"image_cross_layers='{preset}' (--cfg-options model.image_cross_layers={preset})" if preset else
                    f'image_cross_layers={list(made_for)}')
             theirs = [name for (name, _), flag in zip(text_transformer_layers(self.unet), made_for) if flag]
-            raise ValueError(f'{path} has its image attention at {theirs}'
-                             f'{f" (the {preset!r} placement)" if preset else ""}, this model at '
-                             f'{self.image_cross_layer_names}; it loads only into a model built with {fix}.')
+            raise InvalidValueError(f'{path} has its image attention at {theirs}'
+                                    f'{f" (the {preset!r} placement)" if preset else ""}, this model at '
+                                    f'{self.image_cross_layer_names}; it loads only into a model built with {fix}.')
         return state, saved
 
     def save_vico_weights(self, path: str) -> str:
