@@ -7,7 +7,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmagic_vico.registry import MODELS
-from mmagic_vico.toyworld.fidelity import ToyFidelity
+from mmagic_vico.toyworld.fidelity import TOY_METRICS, ToyFidelity
 from mmagic_vico.utils.atomic import atomic_save_image
 from mmagic_vico.utils.errors import InvalidValueError, MissingFileError
 from mmagic_vico.utils.image import list_images, make_grid
@@ -17,6 +17,8 @@ from .batching import generation_calls, image_name, image_seed
 from .dreambench import read_dreambench
 from .metrics import ImageEmbedder, TextImageScorer, mean_pairwise_cosine
 
+#: the table's columns, in order: DreamBench's, then the toy DreamBench's pixel figures
+METRICS = ('CLIP-T', 'CLIP-I', 'DINO') + TOY_METRICS
 TINY_SD, TINY_CLIP, TINY_DINO = (os.path.join('data', name) for name in ('tiny_sd15', 'tiny_clip', 'tiny_dino'))
 FIX = 'Give this run another --out-dir, or delete that folder to generate its images again.'
 #: How an image comes from its seed, recorded with the images: cached images of an older way (one generator
@@ -164,9 +166,11 @@ def subject_weights(weights: str, subject: str) -> str:
 
 
 def metric_names(rows) -> list:
-    """The metrics of score dicts, in order: CLIP-T, CLIP-I, DINO, then any others all rows have."""
+    """The metrics all score dicts have, in the order of METRICS (then any others, sorted); the order of
+    the dicts' keys does not matter (records read back from JSON may have theirs sorted)."""
     rows = list(rows)
-    return [k for k in rows[0] if k != 'images' and all(k in r for r in rows)]
+    common = [k for k in rows[0] if k != 'images' and all(k in r for r in rows)]
+    return [k for k in METRICS if k in common] + sorted(k for k in common if k not in METRICS)
 
 
 def scores_table(rows: dict, first: str = 'subject') -> str:
