@@ -58,3 +58,23 @@ def test_concept_folders_are_what_the_tool_renders(tmp_path):
                                       np.asarray(Image.open(tmp_path / name / f))), (name, f)
     assert open(os.path.join(shipped, 'prompts_and_classes.txt')).read() == \
         (tmp_path / 'prompts_and_classes.txt').read_text()
+
+
+def test_shipped_base_snapshot_loads_in_diffusers_and_continues_training():
+    """data/toyworld_sd15 is a weights-only snapshot of the base run: the stock pipeline samples from it,
+    and a new machine's run continues from it at the step it names."""
+    import json
+
+    import torch
+    from diffusers import StableDiffusionPipeline
+    folder = default_base_path()
+    step = json.load(open(os.path.join(folder, bm.TRAINING_STATE)))['step']
+    assert step > 0
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+    assert pipe.unet.dtype == torch.float32 and pipe.text_encoder.dtype == torch.float32  # fp16 on disk only
+    image = pipe('a photo of a red ball on the beach', num_inference_steps=2, output_type='np',
+                 generator=torch.Generator().manual_seed(0)).images
+    assert image.shape == (1, 64, 64, 3) and np.isfinite(image).all()
+    unet, text_encoder = bm.build_components(0)
+    assert bm.load_snapshot(folder, unet, text_encoder) == step
+    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), pipe.unet.state_dict().values()))
