@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..utils.errors import InvalidValueError, MissingFileError
 from .scorer import ToyScorer, images_to_tensor
 from .world import BACKGROUND_PHRASES
 
@@ -53,7 +54,7 @@ class ToyFidelity:
 
     def __init__(self, world: ToyScorer, subject: ToyScorer):
         if 'background' not in world.heads or 'concept' not in subject.heads:
-            raise ValueError('toy scorers: the world scorer needs a background head and the subject scorer a '
+            raise InvalidValueError('toy scorers: the world scorer needs a background head and the subject scorer a '
                              'concept head (tools/train_toy_scorer.py [--kind concepts] makes them)')
         self.world, self.subject = world, subject
 
@@ -63,25 +64,32 @@ class ToyFidelity:
         path = os.path.join(root, SCORERS_FILE)
         if not os.path.isfile(path):
             return None
-        with open(path, encoding='utf-8') as f:
-            names = json.load(f)
+        try:
+            with open(path, encoding='utf-8') as f:
+                names = dict(json.load(f))
+        except (ValueError, TypeError) as err:
+            raise InvalidValueError(f'{path} is not a JSON object naming the scorers ({err}); write it as '
+                             '{"world": "../toyworld_scorer.safetensors", "subject": "../toybench_scorer.safetensors"} '
+                             '(paths relative to the benchmark folder), or run python tools/make_toy_concepts.py') from None
         files = {k: os.path.normpath(os.path.join(root, names.get(k, ''))) for k in ('world', 'subject')}
         missing = [f'{k}: {v}' for k, v in files.items() if not os.path.isfile(v)]
         if missing:
-            raise FileNotFoundError(f'{path} names scorers that do not exist ({"; ".join(missing)}); train them with '
+            raise MissingFileError(f'{path} names scorers that do not exist ({"; ".join(missing)}); train them with '
                                     'python tools/train_toy_scorer.py [--kind concepts]')
         return cls(ToyScorer.from_file(files['world']), ToyScorer.from_file(files['subject']))
 
     def score(self, subject: str, generated: Sequence, prompts: Sequence[str], photos: Sequence) -> Dict[str, float]:
         """The four figures of ``generated`` (one prompt each) for ``subject`` with its ``photos``."""
         if subject not in self.subject.heads['concept']:
-            raise KeyError(f'subject {subject!r} is not one the subject scorer knows: {self.subject.heads["concept"]}')
+            raise InvalidValueError(f'subject {subject!r} is not one the subject scorer knows '
+                                    f'({self.subject.heads["concept"]}): add its drawing to mmagic_vico/toyworld/'
+                                    'concepts.py and retrain it with python tools/train_toy_scorer.py --kind concepts')
         wanted: List[Optional[str]] = [prompt_background(p) for p in prompts]
         seen = self.world.predict(generated)['background']
         asked = [(s, w) for s, w in zip(seen, wanted) if w is not None]
-        named = self.subject.predict(generated)['concept']
-        cos = self.subject.features_of(generated) @ self.subject.features_of(photos).T
+        named, features = self.subject.read(generated)
+        cos = features @ self.subject.features_of(photos).T
         return {'context': float(np.mean([s == w for s, w in asked])) if asked else float('nan'),
-                'subject': float(np.mean([n == subject for n in named])),
+                'subject': float(np.mean([n == subject for n in named['concept']])),
                 'subject-cos': cos.mean().item(),
                 'copy': float(copies(generated, photos).mean())}

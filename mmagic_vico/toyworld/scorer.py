@@ -74,18 +74,21 @@ class ToyScorer(nn.Module):
 
     # ------------------------------------------------------------------ use
     @torch.no_grad()
-    def predict(self, images, batch_size: int = 256) -> Dict[str, List[str]]:
-        """Label names per head for uint8 arrays (N, H, W, 3) or PIL images (resized to 64 px)."""
+    def read(self, images, batch_size: int = 256):
+        """One pass over uint8 arrays (N, H, W, 3) or PIL images (resized to 64 px): label names per head, and
+        the L2-normalised pooled features (the feature-cosine, DINO-like similarity uses these)."""
         x = images_to_tensor(images)
-        logits = [self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return {k: [self.heads[k][j] for j in torch.cat([lg[k] for lg in logits]).argmax(1).tolist()]
-                for k in self.heads}
+        embedded = torch.cat([self.embed(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        labels = {k: [self.heads[k][j] for j in head(embedded).argmax(1).tolist()] for k, head in self.out.items()}
+        return labels, F.normalize(embedded, dim=1)
 
-    @torch.no_grad()
+    def predict(self, images, batch_size: int = 256) -> Dict[str, List[str]]:
+        """Label names per head (see :meth:`read`)."""
+        return self.read(images, batch_size)[0]
+
     def features_of(self, images, batch_size: int = 256) -> torch.Tensor:
-        """L2-normalised pooled features: the feature-cosine (DINO-like) similarity uses these."""
-        x = images_to_tensor(images)
-        return F.normalize(torch.cat([self.embed(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]), dim=1)
+        """L2-normalised pooled features (see :meth:`read`)."""
+        return self.read(images, batch_size)[1]
 
 
 def images_to_tensor(images, size: int = 64) -> torch.Tensor:

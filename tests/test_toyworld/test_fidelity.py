@@ -81,3 +81,10 @@ def test_a_benchmark_naming_missing_scorers_says_how_to_make_them(tmp_path):
     with pytest.raises(FileNotFoundError, match='train_toy_scorer.py'):
         ToyFidelity.from_benchmark(str(tmp_path))
     assert ToyFidelity.from_benchmark(REPO) is None  # no scorers.json: plain DreamBench
+
+
+def test_a_scorers_file_that_is_not_json_is_named_with_its_fix(tmp_path):
+    from mmagic_vico.utils.errors import UserError
+    (tmp_path / 'scorers.json').write_text('world: x')
+    with pytest.raises(UserError, match='scorers.json is not a JSON object.*make_toy_concepts'):
+        ToyFidelity.from_benchmark(str(tmp_path))
