@@ -25,6 +25,7 @@ from .render import render_scene
 from .world import BACKGROUND_NAMES, CLASS_NAMES, COLOUR_NAMES, random_caption, training_scenes
 
 RESOLUTION = 64
+V_PREDICTION_FROM = 8052  # see UNET_PHASES
 TRAINING_STATE = 'training_state.json'  # beside an exported pipeline: the step its weights are from
 UNET_CONFIG = dict(SD15_UNET_CONFIG, sample_size=16, block_out_channels=(32, 64, 128, 128), cross_attention_dim=64,
                    attention_head_dim=4)
@@ -225,9 +226,32 @@ def encode_dataset(run_dir: str, log: Callable = print) -> None:
 
 
 # ----------------------------------------------------------------------------- stage 4: UNet + text encoder
-def min_snr_weight(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
-    """Min-SNR-gamma loss weight for epsilon prediction (Hang et al. 2023): min(SNR, gamma) / SNR."""
+#: The UNet's noise schedules by training step: (first step, scheduler config). Phase 1 learned epsilon on
+#: SD 1.5's own schedule, and its samples took their colours from the starting noise: SD's last timestep
+#: leaves sqrt(0.0047) of the image in, and at 16x16 latents the noise's channel means are 4x larger than at
+#: SD's 64x64, so the model learned to read a picture's mean colour off them (docs/toyworld.md: with the
+#: starting noise's channel means removed, class and colour went from 0.75 to 0.98 and 0.92). Phase 2
+#: continues from phase 1's EMA weights on the same schedule rescaled to zero terminal SNR, with
+#: v-prediction and trailing timesteps (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps
+#: are Flawed"), so no picture is left in the noise the sampler starts from.
+EPSILON_SCHEDULE = dict(SD15_SCHEDULER_CONFIG, prediction_type='epsilon')
+ZERO_SNR_SCHEDULE = dict(SD15_SCHEDULER_CONFIG, prediction_type='v_prediction', rescale_betas_zero_snr=True,
+                         timestep_spacing='trailing')
+UNET_PHASES = ((0, EPSILON_SCHEDULE), (V_PREDICTION_FROM, ZERO_SNR_SCHEDULE))
+
+
+def phase_at(step: int, phases=UNET_PHASES) -> int:
+    """The index of the phase training step ``step`` belongs to."""
+    return max(i for i, (first, _) in enumerate(phases) if first <= step)
+
+
+def loss_weight(alphas_cumprod: torch.Tensor, t: torch.Tensor, prediction_type: str, gamma: float = 5.0):
+    """Min-SNR-gamma weighting (Hang et al. 2023). Epsilon: min(SNR, gamma) / SNR. v: min(SNR + 1, gamma + 1)
+    / (SNR + 1), i.e. the plain v loss (x0 error weighted SNR + 1) capped at gamma + 1 on the easy steps; it
+    stays 1 at zero SNR, where the picture's layout and colours are decided."""
     snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+    if prediction_type == 'v_prediction':
+        return torch.clamp(snr + 1, max=gamma + 1) / (snr + 1)
     return torch.clamp(snr, max=gamma) / snr
 
 
@@ -272,10 +296,14 @@ def load_tokenizer(run_dir: str):
     return CLIPTokenizer.from_pretrained(folder)
 
 
-def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.float32, step: Optional[int] = None) -> str:
+def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.float32, step: Optional[int] = None,
+                  schedule: dict = EPSILON_SCHEDULE) -> str:
     """A diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), written
-    beside the target and renamed over it; ``step``: the training step, in training_state.json."""
-    from diffusers import PNDMScheduler, StableDiffusionPipeline
+    beside the target and renamed over it; ``step``: the training step, in training_state.json. The
+    scheduler is SD 1.5's PNDM for an epsilon model, DDIM for a zero-terminal-SNR one (PNDM cannot
+    rescale its betas), so that the stock pipeline samples each as it was trained."""
+    from diffusers import DDIMScheduler, PNDMScheduler, StableDiffusionPipeline
+    scheduler_class = DDIMScheduler if schedule.get('rescale_betas_zero_snr') else PNDMScheduler
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.pipeline-', dir=parent)
@@ -283,7 +311,7 @@ def save_pipeline(folder: str, unet, text_encoder, vae, tokenizer, dtype=torch.f
         pipe = StableDiffusionPipeline(
             vae=_copy_as(vae, dtype), text_encoder=_copy_as(text_encoder, dtype), unet=_copy_as(unet, dtype),
             tokenizer=tokenizer,
-            scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG), safety_checker=None, feature_extractor=None,
+            scheduler=scheduler_class.from_config(schedule), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False)
         pipe.save_pretrained(staging, safe_serialization=True)
         if step is not None:
@@ -327,8 +355,10 @@ def _copy_as(module, dtype):
 def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float = 5e-4, warmup: int = 500,
                ema_decay: float = 0.9995, seed: int = 0, checkpoint_minutes: float = 10.0,
                on_checkpoint: Optional[Callable] = None, log: Callable = print, max_minutes: float = None,
-               max_threads: int = 2, init_from: Optional[str] = None):
-    """Train the UNet and the text encoder jointly (epsilon prediction, min-SNR-5 weighting, EMA).
+               max_threads: int = 2, init_from: Optional[str] = None, phases=UNET_PHASES):
+    """Train the UNet and the text encoder jointly (min-SNR-5 weighting, EMA) through ``phases`` (noise
+    schedules by step, UNET_PHASES). At the first step of a phase the EMA weights become the live ones and
+    the optimizer and the EMA start afresh, with the warm-up again.
 
     Every step draws its batch, captions, timesteps and noise from generators seeded by (seed, step),
     so a resumed run continues exactly as an uninterrupted one. Checkpoints (weights-only loadable)
@@ -351,8 +381,6 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
     scenes = scenes_from_labels(labels, seeds)
     lat = np.load(os.path.join(run_dir, 'latents.npz'))
     lat_mean, lat_std = torch.from_numpy(lat['mean'].astype(np.float32)), torch.from_numpy(lat['std'].astype(np.float32))
-    noise_scheduler = DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
-    acp = noise_scheduler.alphas_cumprod
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     ema = EMA(params, ema_decay)
@@ -366,10 +394,13 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
         start = int(state['step'])
         log(f'unet: resumed at step {start}')
     rewarm_from = int(state.get('rewarm_from', 0)) if state else 0
+    phase = int(state.get('phase', 0)) if state else 0
     if not state and init_from:
         start = rewarm_from = load_snapshot(init_from, unet, text_encoder)
         ema = EMA(params, ema_decay)
+        phase = phase_at(start, phases)
         log(f'unet: continuing from the snapshot {init_from} at step {start} (fresh optimizer, warm-up again)')
+    noise_scheduler = DDPMScheduler.from_config(phases[phase][1])
 
     @lru_cache(maxsize=100_000)
     def ids(text: str) -> torch.Tensor:
@@ -378,8 +409,9 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
 
     def checkpoint(step):
         _save_state(state_path, dict(unet=unet.state_dict(), text_encoder=text_encoder.state_dict(),
-                                     opt=opt.state_dict(), ema=ema.state_dict(), step=step, rewarm_from=rewarm_from))
-        export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step)
+                                     opt=opt.state_dict(), ema=ema.state_dict(), step=step, rewarm_from=rewarm_from,
+                                     phase=phase))
+        export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step, phases[phase][1])
         log(f'unet: checkpoint at step {step}')
         if on_checkpoint:
             on_checkpoint(step)
@@ -389,6 +421,15 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
     t_start, last_save, running = time.time(), time.time(), None
     adapt_threads(max_threads)
     for step in range(start, steps):
+        if phase_at(step, phases) != phase:
+            phase, rewarm_from = phase_at(step, phases), step
+            ema.copy_to(params)
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+            ema = EMA(params, ema_decay)
+            noise_scheduler = DDPMScheduler.from_config(phases[phase][1])
+            log(f'unet: phase {phase + 1} from step {step}: {noise_scheduler.config.prediction_type}, zero terminal '
+                f'SNR {bool(noise_scheduler.config.rescale_betas_zero_snr)} (from the EMA weights, fresh optimizer)')
+        prediction_type = noise_scheduler.config.prediction_type
         rng = np.random.default_rng([seed, 2, step])
         g = torch.Generator().manual_seed(seed * 1_000_003 + 7 * step + 1)
         idx = rng.integers(len(scenes), size=batch_size)
@@ -403,7 +444,9 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
             group['lr'] = lr * min(1.0, (step + 1 - rewarm_from) / warmup)
         context = text_encoder(input_ids)[0]
         pred = unet(noisy, t, context).sample
-        loss = (min_snr_weight(acp, t) * F.mse_loss(pred, noise, reduction='none').mean(dim=(1, 2, 3))).mean()
+        target = noise_scheduler.get_velocity(z, noise, t) if prediction_type == 'v_prediction' else noise
+        weight = loss_weight(noise_scheduler.alphas_cumprod, t, prediction_type)
+        loss = (weight * F.mse_loss(pred, target, reduction='none').mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -425,13 +468,13 @@ def train_unet(run_dir: str, steps: int = 40000, batch_size: int = 32, lr: float
             break
 
 
-def export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step: int):
+def export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step: int, schedule: dict = EPSILON_SCHEDULE):
     """Write the EMA weights as the diffusers folder run_dir/pipeline (the live weights are left as they are),
     with training_state.json naming the step."""
     live = [p.detach().clone() for p in params]
     ema.copy_to(params)
     try:
-        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer, step=step)
+        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer, step=step, schedule=schedule)
     finally:
         with torch.no_grad():
             for p, v in zip(params, live):

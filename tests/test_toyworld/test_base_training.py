@@ -96,3 +96,43 @@ def test_a_new_machine_continues_from_the_shipped_fp16_snapshot(run_dir, tmp_pat
     assert state['step'] == 5 and state['rewarm_from'] == 3
     with pytest.raises(FileNotFoundError, match='exported'):
         bm.load_snapshot(run_dir, unet, text_encoder)
+
+
+def test_phase_switch_to_zero_terminal_snr_resumes_exactly_and_ships_its_schedule(run_dir, tmp_path):
+    """Phase 2 (v-prediction on the zero-terminal-SNR schedule) starts from phase 1's EMA weights; a run
+    stopped at the switch continues to the same weights, and the exported folder samples as trained."""
+    import json
+
+    from diffusers import StableDiffusionPipeline
+    phases = ((0, bm.EPSILON_SCHEDULE), (2, bm.ZERO_SNR_SCHEDULE))
+    a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    _copy_inputs(run_dir, a)
+    _copy_inputs(run_dir, b)
+    logs = []
+    quiet = dict(batch_size=2, log=lambda m: None, max_threads=1, phases=phases)
+    bm.train_unet(a, steps=4, **dict(quiet, log=logs.append))
+    assert any('phase 2 from step 2: v_prediction' in m for m in logs)
+    bm.train_unet(b, steps=2, **quiet)
+    with open(os.path.join(b, 'pipeline', 'scheduler', 'scheduler_config.json')) as f:
+        assert json.load(f)['_class_name'] == 'PNDMScheduler'  # still phase 1's epsilon model
+    bm.train_unet(b, steps=4, **quiet)  # resumes at the switch
+    wa, wb = _weights(os.path.join(a, 'pipeline')), _weights(os.path.join(b, 'pipeline'))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    state = torch.load(os.path.join(a, 'unet_state.pt'), weights_only=True)
+    assert state['phase'] == 1 and state['rewarm_from'] == 2
+    pipe = StableDiffusionPipeline.from_pretrained(os.path.join(a, 'pipeline'))
+    config = pipe.scheduler.config
+    assert (type(pipe.scheduler).__name__, config.prediction_type, config.rescale_betas_zero_snr,
+            config.timestep_spacing) == ('DDIMScheduler', 'v_prediction', True, 'trailing')
+    assert float(pipe.scheduler.alphas_cumprod[-1]) < 1e-6  # no picture left in the starting noise
+    assert pipe.scheduler.set_timesteps(5) is None and int(pipe.scheduler.timesteps[0]) == 999
+
+
+def test_loss_weights_keep_the_noisiest_steps():
+    from diffusers import DDPMScheduler
+    acp = DDPMScheduler.from_config(bm.ZERO_SNR_SCHEDULE).alphas_cumprod
+    t = torch.tensor([999, 500, 0])
+    w = bm.loss_weight(acp, t, 'v_prediction')
+    assert w[0] == 1 and w[1] == 1 and 0 < w[2] < 0.01  # capped only where SNR + 1 > 6
+    w_eps = bm.loss_weight(DDPMScheduler.from_config(bm.EPSILON_SCHEDULE).alphas_cumprod, t[1:], 'epsilon')
+    assert w_eps[0] == 1 and w_eps[1] < 0.01
