@@ -2,15 +2,16 @@
 # on every subject with its own config, then 25 prompts x 4 images per subject scored with CLIP-T, CLIP-I
 # and DINO. Read by tools/dreambench.py (its flags override `evaluation`; --methods picks some `methods`).
 
-# method name -> its training config (relative to the repository)
+# method name -> its training config (relative to the repository); 'base': the base model as it is
 methods = dict(
+    base='configs/stable_diffusion/stable_diffusion.py',
     vico='configs/vico/vico.py',
     textual_inversion='configs/textual_inversion/textual_inversion.py',
     dreambooth='configs/dreambooth/dreambooth.py',
     dreambooth_lora='configs/dreambooth/dreambooth_lora.py')
 
 # --cfg-options of each method's training, besides the subject's own fields (photos, class noun)
-train_options = dict(vico={}, textual_inversion={}, dreambooth={}, dreambooth_lora={})
+train_options = dict(base={}, vico={}, textual_inversion={}, dreambooth={}, dreambooth_lora={})
 
 # None: each config's own base model; else one folder for every method (e.g. /data/sd15)
 pretrained_model = None

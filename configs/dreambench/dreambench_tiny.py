@@ -3,6 +3,7 @@
 _base_ = ['./dreambench.py']
 
 methods = dict(
+    base='configs/stable_diffusion/stable_diffusion_tiny.py',
     vico='configs/vico/vico_tiny.py',
     textual_inversion='configs/textual_inversion/textual_inversion_tiny.py',
     dreambooth='configs/dreambooth/dreambooth_tiny.py',

@@ -16,6 +16,7 @@ model = dict(
     type='DreamBooth',
     pretrained_model={{_base_.pretrained_model}},
     class_prompt='a photo of ' + class_noun,
+    identifier=identifier,
     prior_loss_weight=1.0,
     train_text_encoder=False,
     gradient_checkpointing=True,

@@ -94,7 +94,7 @@ class DemoSession:
     # ------------------------------------------------------------------ defaults shown in the UI
     @property
     def placeholder(self) -> str:
-        return self.cfg.model.get('placeholder') or 'sks'
+        return self.cfg.model.get('placeholder') or self.cfg.model.get('identifier') or 'sks'
 
     @property
     def initialize_token(self) -> str:

@@ -16,17 +16,18 @@ class DreamBenchProtocol:
     object_prompts: list = field(default_factory=list)  # templates with {0} (token) and {1} (class)
     live_prompts: list = field(default_factory=list)
 
-    def prompts(self, subject: str, token: str) -> list:
-        """The 25 prompts of ``subject`` with ``token`` as its unique token."""
+    def prompts(self, subject: str, token: str | None) -> list:
+        """The 25 prompts of ``subject`` with ``token`` as its unique token; without one (None: the base
+        model), the class alone ("a dog in the snow")."""
         if subject not in self.classes:
             raise KeyError(f'subject {subject!r} is not in the protocol; known: {sorted(self.classes)}')
         noun = self.classes[subject]
         templates = self.live_prompts if noun in LIVE_CLASSES else self.object_prompts
-        return [t.format(token, noun) for t in templates]
+        return [' '.join(t.format(token or '', noun).split()) for t in templates]
 
     def text_prompts(self, subject: str) -> list:
         """The same prompts without the unique token, as CLIP-T scores them ("a dog in the snow")."""
-        return [' '.join(p.split()) for p in self.prompts(subject, '')]
+        return self.prompts(subject, None)
 
 
 def read_dreambench(path: str) -> DreamBenchProtocol:

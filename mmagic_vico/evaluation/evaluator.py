@@ -70,7 +70,7 @@ class DreamBenchEvaluator:
         """Generate (or reuse) the prompt-major images ``{p:02d}_{k:02d}.png`` of ``subject``; returns all
         their paths. ``calls``: only these of :func:`generation_calls` (a process's share). Once every image
         exists, their contact sheet ``grid.png`` (a row per prompt, written under it; tiles of at most 256 px)."""
-        prompts = self.protocol.prompts(subject, getattr(model, 'placeholder', None) or 'sks')
+        prompts = self.protocol.prompts(subject, model.prompt_token)
         reference = list_images(os.path.join(self.root, subject))[0]
         extra = dict(image_reference=reference) if model.needs_reference else {}
         os.makedirs(folder, exist_ok=True)

@@ -136,6 +136,12 @@ class PersonalizedStableDiffusion(BaseModel):
     def device(self) -> torch.device:
         return self.unet.device
 
+    @property
+    def prompt_token(self) -> str | None:
+        """The word prompts use for the concept (the placeholder; DreamBooth's identifier), None for a base
+        that learned none: DreamBench's prompts then name the class alone ("a dog in the snow")."""
+        return self.placeholder
+
     def init_weights(self):
         """Nothing to initialise: the base is pretrained, new modules keep PyTorch's defaults."""
 

@@ -168,7 +168,8 @@ class DreamBenchSweep:
             for _, job_calls in groupby(method_calls, key=lambda item: item[0].name):
                 job_calls = list(job_calls)
                 job = job_calls[0][0]
-                model.load_weights(job.weights)
+                if job.weights:
+                    model.load_weights(job.weights)
                 self.log(f'{job.name}: generating {sum(missing(job, c) for _, c in job_calls)} image(s)')
                 self.evaluator.generate(model, job.subject, job.images_dir, n, seed, calls=[c for _, c in job_calls],
                                         **sampling)

@@ -474,7 +474,8 @@ def export_ema(run_dir, unet, text_encoder, vae, tokenizer, ema, params, step: i
     live = [p.detach().clone() for p in params]
     ema.copy_to(params)
     try:
-        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer, step=step, schedule=schedule)
+        save_pipeline(os.path.join(run_dir, 'pipeline'), unet, text_encoder, vae, tokenizer, step=step,
+                      schedule=schedule)
     finally:
         with torch.no_grad():
             for p, v in zip(params, live):

@@ -18,6 +18,7 @@ CONCEPT_FIELDS = {
     'concept_dir': ['train_dataloader.dataset.concept_dir'],
     'placeholder': ['model.placeholder', 'train_dataloader.dataset.placeholder'],
     'initialize_token': ['model.initialize_token'],
+    'identifier': ['model.identifier', 'train_dataloader.dataset.placeholder'],
     'learnable_property': ['train_dataloader.dataset.learnable_property'],
     'class_dir': ['train_dataloader.dataset.class_dir', 'default_hooks.class_images.class_dir'],
 }

@@ -62,6 +62,7 @@ def test_dreambench_protocol_from_the_dataset_folder():
     assert 'a S* dog wearing a red hat' in protocol.prompts('dog7', 'S*')  # live prompts for a dog
     assert protocol.prompts('teapot', 'S*')[-1] == 'a cube shaped S* teapot'  # object prompts
     assert protocol.text_prompts('teapot')[0] == 'a teapot in the jungle'
+    assert protocol.prompts('teapot', None)[-1] == 'a cube shaped teapot'  # the base model's: the class alone
     with pytest.raises(KeyError, match='not in the protocol'):
         protocol.prompts('unicorn', 'S*')
 

@@ -136,3 +136,18 @@ def test_fine_tuned_model_as_one_compvis_file_round_trips(db_cfg, tmp_path):
     ours = np.asarray(db.infer('a photo of sks toy', **kwargs)['samples'][0], dtype=int)
     theirs = np.asarray(again.infer('a photo of sks toy', **kwargs)['samples'][0], dtype=int)
     assert np.abs(ours - theirs).max() <= 1  # CPU kernels round by weight-buffer alignment (~1e-6 per UNet call)
+
+
+def test_the_identifier_is_the_prompt_token_of_captions_and_benchmarks(db_cfg, tiny_path):
+    """DreamBench prompts DreamBooth with its identifier, the word its captions were trained with;
+    ``--cfg-options identifier=...`` changes both."""
+    from mmagic_vico.models import StableDiffusion
+    from mmagic_vico.utils.config import apply_cfg_options
+    from mmagic_vico.utils.errors import InvalidValueError
+    cfg = apply_cfg_options(db_cfg, {'identifier': 'zwx'})
+    assert cfg.train_dataloader.dataset.placeholder == 'zwx'
+    assert MODELS.build(cfg.model).prompt_token == 'zwx'
+    assert MODELS.build(Config.fromfile(DB_TINY).model).prompt_token == 'sks'
+    assert StableDiffusion(tiny_path).prompt_token is None  # the base: the class alone
+    with pytest.raises(InvalidValueError, match='one rare word'):
+        MODELS.build(dict(Config.fromfile(DB_TINY).model, identifier='two words'))

@@ -243,3 +243,30 @@ def test_unknown_subjects_methods_and_missing_photos_fail_before_any_work(setup,
     with pytest.raises(ValueError, match=r'evaluation\.num_images=0 must be a positive integer'):
         main([*common, '--subjects', 'dog7', '--cfg-options', 'evaluation.num_images=0'])  # the flags' types too
     assert not (tmp_path / 'out').exists()
+
+
+def test_the_base_row_trains_nothing_and_prompts_the_class_alone(setup, tmp_path, tiny_path):
+    """DreamBench's unpersonalized row: the base model as it is, its prompts without a unique token."""
+    import numpy as np
+    from PIL import Image
+
+    from mmagic_vico.evaluation.batching import image_seed
+    from mmagic_vico.evaluation.dreambench import read_dreambench
+    from mmagic_vico.models import StableDiffusion
+    work_dir = tmp_path / 'base'
+    proc = run([sys.executable, 'tools/dreambench.py', setup['config'], '--dreambench', setup['dreambench'],
+                '--subjects', 'dog7', '--methods', 'base', '--work-dir', str(work_dir)], env=ENV)
+    assert '0 to train' in proc.stderr and not os.path.exists(work_dir / 'base' / 'dog7' / 'train')
+    assert '| base |' in (work_dir / 'dreambench.md').read_text()
+    prompt = read_dreambench(setup['dreambench']).prompts('dog7', None)[0]
+    assert prompt.startswith('a dog ') and 'sks' not in prompt
+    model = StableDiffusion(tiny_path).eval()
+    made = np.asarray(Image.open(work_dir / 'base' / 'dog7' / 'images' / '00_00.png')).astype(int)
+
+    def difference(text):  # from the sample of text with the sweep's seed (rounding: other threads, batch)
+        image = model.infer([text], seed=[image_seed(0, 0, 0)], num_inference_steps=2, height=64, width=64,
+                            show_progress=False)['samples'][0]
+        return np.abs(np.asarray(image).astype(int) - made).max()
+
+    with_token = read_dreambench(setup['dreambench']).prompts('dog7', 'sks')[0]
+    assert difference(prompt) <= 2 < difference(with_token)

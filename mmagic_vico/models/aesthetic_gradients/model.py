@@ -3,17 +3,16 @@ an aesthetic embedding (nothing trains; the same steering works on any trained c
 from mmagic_vico.registry import MODELS
 from mmagic_vico.utils import checks
 from mmagic_vico.utils.errors import InvalidValueError
-from ..personalized_sd import PersonalizedStableDiffusion
+from ..stable_diffusion import StableDiffusion
 
 
 @MODELS.register_module()
-class AestheticGradients(PersonalizedStableDiffusion):
+class AestheticGradients(StableDiffusion):
     """Args: ``pretrained_model``; defaults of ``infer``'s ``aesthetic_embedding`` (a file of
     tools/make_aesthetic_embedding.py), ``aesthetic_steps`` (0 in the original: off), ``aesthetic_lr``
     (1e-4 in the original) and ``aesthetic_clip`` (the CLIP folder; default: the embedding's)."""
     method_name = 'Aesthetic Gradients'
     weights_name = 'aesthetic_gradients_weights'
-    trainable_markers = ()
 
     def __init__(self, pretrained_model: str, aesthetic_embedding: str | None = None, aesthetic_steps: int = 0,
                  aesthetic_lr: float = 1e-4, aesthetic_clip: str | None = None, data_preprocessor=None,
@@ -22,7 +21,7 @@ class AestheticGradients(PersonalizedStableDiffusion):
         checks.number('aesthetic_lr', aesthetic_lr, minimum=0, hint='1e-4 is the original\'s default')
         self.aesthetic = dict(aesthetic_embedding=aesthetic_embedding, aesthetic_steps=aesthetic_steps,
                               aesthetic_lr=aesthetic_lr, aesthetic_clip=aesthetic_clip)
-        super().__init__(pretrained_model, placeholder=None, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(pretrained_model, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
 
     def loss(self, inputs, data_samples):
         raise InvalidValueError('Aesthetic Gradients trains nothing: make an embedding with '

@@ -20,26 +20,33 @@ class DreamBooth(PersonalizedStableDiffusion):
         class_prompt: the prompt of the prior-preservation images, e.g. ``'a photo of dog'``.
         prior_loss_weight: weight of the prior-preservation loss (0 turns it off).
         train_text_encoder: fine-tune the text encoder too.
-    The identifier is a rare existing word written into the captions (``sks``); no token is added.
+        identifier: the rare existing word the captions use for the subject (``sks``); no token is added.
     """
     method_name = 'DreamBooth'
     weights_name = 'dreambooth_weights'
 
     def __init__(self, pretrained_model: str, class_prompt: str = 'a photo of dog', prior_loss_weight: float = 1.0,
-                 train_text_encoder: bool = False, gradient_checkpointing: bool = False, data_preprocessor=None,
-                 init_cfg=None):
+                 train_text_encoder: bool = False, gradient_checkpointing: bool = False, identifier: str = 'sks',
+                 data_preprocessor=None, init_cfg=None):
         checks.number('prior_loss_weight', prior_loss_weight, minimum=0, hint='1.0 in the paper; 0 turns it off')
         if not isinstance(class_prompt, str) or not class_prompt.strip():
             raise InvalidValueError(f'class_prompt={class_prompt!r}: give the prompt of the class images, e.g. '
                                     '"a photo of dog".')
         if 'trainable_markers' not in type(self).__dict__:  # subclasses (LoRA) name their own
             self.trainable_markers = ('unet.',) + (('text_encoder.',) if train_text_encoder else ())
-        self.class_prompt, self.prior_loss_weight = class_prompt, prior_loss_weight
+        if not isinstance(identifier, str) or len(identifier.split()) != 1:
+            raise InvalidValueError(f'identifier={identifier!r}: give the one rare word the captions use for the '
+                                    'subject, e.g. "sks".')
+        self.class_prompt, self.prior_loss_weight, self.identifier = class_prompt, prior_loss_weight, identifier
         self.train_text_encoder = train_text_encoder
         super().__init__(pretrained_model, placeholder=None, gradient_checkpointing=gradient_checkpointing,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if train_text_encoder:
             self.text_encoder.train()
+
+    @property
+    def prompt_token(self) -> str:
+        return self.identifier
 
     def loss(self, inputs: dict, data_samples) -> dict:
         """Diffusion loss of the instance images (``img``) plus, with ``class_img``, the weighted prior
