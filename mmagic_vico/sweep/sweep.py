@@ -16,10 +16,11 @@ import torch
 
 from mmagic_vico.evaluation.batching import generation_calls, image_name
 from mmagic_vico.evaluation.cli import write_report
-from mmagic_vico.evaluation.evaluator import claim_images, metric_names, scores_table
+from mmagic_vico.evaluation.evaluator import claim_images, metric_names, scores_table, thumbnails
 from mmagic_vico.registry import MODELS
-from mmagic_vico.utils.atomic import atomic_write_bytes
+from mmagic_vico.utils.atomic import atomic_save_image, atomic_write_bytes
 from mmagic_vico.utils.errors import ConflictError, TrainingStoppedError
+from mmagic_vico.utils.image import make_grid
 from mmagic_vico.utils.lock import folder_lock
 from mmagic_vico.utils.manifest import readable_image, weights_sha256
 from .ranks import Ranks
@@ -187,9 +188,19 @@ class DreamBenchSweep:
         return write_record(job.scores_record, self.scores_made_by(job, trained), scores=scores)
 
     # ---------------------------------------------------------------- the table
+    def method_grid(self, subject: str, jobs: list, prompts: int = 8) -> str:
+        """``subjects/<subject>.png``: a row per method (its name under it), the first image of each of the
+        first ``prompts`` prompts (the same seed in every row), tiles of at most 256 px."""
+        count = min(prompts, len(self.evaluator.protocol.text_prompts(subject)))
+        tiles = thumbnails([os.path.join(job.images_dir, image_name(p, 0)) for job in jobs for p in range(count)])
+        path = os.path.join(self.work_dir, 'subjects', f'{subject}.png')
+        atomic_save_image(path, make_grid(tiles, count, [job.method for job in jobs]))
+        return path
+
     def table(self) -> dict | None:
-        """``dreambench.md`` / ``.json`` (method rows: the mean over subjects) and ``subjects/<subject>.md``
-        (method rows) from every job's scores; None while some job is not scored (another array task's)."""
+        """``dreambench.md`` / ``.json`` (method rows: the mean over subjects), ``subjects/<subject>.md``
+        (method rows) and ``subjects/<subject>.png`` (:meth:`method_grid`) from every job's scores; None while
+        some job is not scored (another array task's)."""
         records = {job.name: self.scored(job, job.trained(verify=False)) for job in self.all_jobs}
         waiting = [name for name, record in records.items() if record is None]
         if waiting:
@@ -207,10 +218,11 @@ class DreamBenchSweep:
             rows = {m: per_method[m][subject] for m in methods}
             path = os.path.join(self.work_dir, 'subjects', f'{subject}.md')
             atomic_write_bytes(path, (f'# {subject}\n\n' + scores_table(rows, first='method') + '\n').encode())
+            self.method_grid(subject, [j for j in self.all_jobs if j.subject == subject])
         table = scores_table(overall, first='method')
         table += (f'\n\nMean over {len(subjects)} subject(s) ({", ".join(subjects)}), '
                   f'{self.sampling["num_images"]} image(s) x {len(self.evaluator.protocol.object_prompts)} prompts '
-                  'each; per subject in subjects/<subject>.md and dreambench.json.')
+                  'each; per subject in subjects/<subject>.md (.png: a row of images per method) and dreambench.json.')
         report = dict(methods={m: dict(overall=overall[m], subjects=per_method[m]) for m in methods},
                       jobs={name: record['made_by'] for name, record in records.items()})
         write_report(report, self.work_dir, 'dreambench', table)

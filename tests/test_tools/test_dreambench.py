@@ -258,6 +258,10 @@ def test_the_base_row_trains_nothing_and_prompts_the_class_alone(setup, tmp_path
                 '--subjects', 'dog7', '--methods', 'base', '--work-dir', str(work_dir)], env=ENV)
     assert '0 to train' in proc.stderr and not os.path.exists(work_dir / 'base' / 'dog7' / 'train')
     assert '| base |' in (work_dir / 'dreambench.md').read_text()
+    grid = Image.open(work_dir / 'subjects' / 'dog7.png').convert('RGB')  # a row per method, a tile per prompt
+    first, second = (Image.open(work_dir / 'base' / 'dog7' / 'images' / f'0{p}_00.png') for p in (0, 1))
+    assert np.array_equal(np.asarray(grid.crop((2, 2, 66, 66))), np.asarray(first))
+    assert np.array_equal(np.asarray(grid.crop((68, 2, 132, 66))), np.asarray(second))
     prompt = read_dreambench(setup['dreambench']).prompts('dog7', None)[0]
     assert prompt.startswith('a dog ') and 'sks' not in prompt
     model = StableDiffusion(tiny_path).eval()
