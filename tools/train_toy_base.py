@@ -22,6 +22,7 @@ from mmagic_vico.utils import checks  # noqa: E402
 from mmagic_vico.utils.cli import add_debug_flag, finite_number, non_negative_int, positive_int, seed  # noqa: E402
 from mmagic_vico.utils.errors import MissingFileError, run_tool  # noqa: E402
 from mmagic_vico.utils.lock import folder_lock  # noqa: E402
+from mmagic_vico.utils.manifest import claim  # noqa: E402
 
 minutes = finite_number(1e-3, hint='e.g. 10')
 
@@ -59,6 +60,14 @@ def main(argv=None):
         return run(args)
 
 
+def run_record(args) -> dict:
+    """What a run's files depend on (a resume with other values would mix two trainings); --unet-steps
+    may grow, and --threads, --checkpoint-minutes, --max-minutes change no number."""
+    from mmagic_vico.toyworld import base_model as bm
+    return dict(what='toy-world base training', scenes=args.scenes, batch_size=args.batch_size, lr=args.lr,
+                seed=args.seed, vae_phases=bm.VAE_PHASES, unet_phases=bm.UNET_PHASES)
+
+
 def run(args):
     from mmagic_vico.toyworld import base_model as bm
     torch.set_num_threads(args.threads)
@@ -77,6 +86,8 @@ def run(args):
         log(f'exported {args.run_dir}/pipeline to {args.export} (fp16)')
         return 0
 
+    claim(args.run_dir, run_record(args), 'the toy-world base training',
+          'Continue it with the settings it was started with (RUN_DIR/.manifest.json), or give another RUN_DIR.')
     log(f'args: {vars(args)}')
     data = os.path.join(args.run_dir, 'data.npz')
     if not os.path.exists(data):

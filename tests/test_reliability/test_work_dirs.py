@@ -221,3 +221,27 @@ def test_resume_in_a_moved_folder_with_another_batch_continues_there_and_says_wh
 
 def test_resume_with_nothing_to_resume_says_so_and_starts(tmp_path):
     assert resume_point(str(tmp_path)) is None
+
+
+
+def test_a_toy_base_run_is_continued_only_with_the_settings_it_was_started_with(tmp_path):
+    """Its files (scenes, latents, checkpoints) depend on the seed, the scene count, the batch and the lr:
+    a resume with others would mix two trainings. Refused in one line, nothing touched."""
+    import argparse
+
+    from mmagic_vico.utils.manifest import read_manifest, write_manifest
+    sys.path.insert(0, os.path.join(REPO, 'tools'))
+    try:
+        import train_toy_base
+    finally:
+        sys.path.pop(0)
+    run_dir = tmp_path / 'toyrun'
+    run_dir.mkdir()
+    (run_dir / 'data.npz').write_bytes(b'scenes rendered with seed 1')  # a stand-in: refused before it is read
+    begun = argparse.Namespace(scenes=8, batch_size=32, lr=5e-4, seed=1)
+    write_manifest(str(run_dir), train_toy_base.run_record(begun))
+    before = read_manifest(str(run_dir))
+    again = run([sys.executable, 'tools/train_toy_base.py', str(run_dir), '--scenes', '8'], check=False)  # seed 0
+    assert again.returncode == 1 and 'Traceback' not in again.stderr, again.stderr[-3000:]
+    assert 'made with other settings' in again.stderr and 'seed' in again.stderr
+    assert sorted(os.listdir(run_dir)) == ['.manifest.json', 'data.npz'] and read_manifest(str(run_dir)) == before
