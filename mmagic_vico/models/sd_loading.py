@@ -48,7 +48,7 @@ def load_stable_diffusion(pretrained_model: str) -> dict:
             scheduler_config=dict(DDIMScheduler.load_config(path, subfolder='scheduler')))
     except OSError as err:
         offline = os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false', 'False')
-        raise OSError(
+        raise MissingFileError(  # a user's setting, in one line (an OSError still, for callers that catch those)
             f'Could not load Stable Diffusion from pretrained_model={pretrained_model!r}: it is not a local folder and '
             f'the Hugging Face hub {"is switched off (HF_HUB_OFFLINE=1)" if offline else "could not be reached or has no such repo"}. '
             'Download the model where you have network (huggingface-cli download '

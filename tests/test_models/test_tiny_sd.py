@@ -52,9 +52,11 @@ def test_missing_tiny_folder_is_built_on_first_use(tmp_path):
 
 def test_unreachable_hub_id_and_bad_folder_say_what_to_do(tmp_path, monkeypatch):
     from mmagic_vico.models.sd_loading import load_stable_diffusion
+    from mmagic_vico.utils.errors import UserError
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
-    with pytest.raises(OSError, match='model.pretrained_model=/path/to/sd15'):
+    with pytest.raises(OSError, match='model.pretrained_model=/path/to/sd15') as err:
         load_stable_diffusion('stable-diffusion-v1-5/stable-diffusion-v1-5')
+    assert isinstance(err.value, UserError)  # the tools print it in one line, no traceback
     with pytest.raises(FileNotFoundError, match='not a folder'):
         load_stable_diffusion(str(tmp_path / 'nowhere'))
     (tmp_path / 'half').mkdir()
