@@ -66,7 +66,7 @@ def main(argv=None):
         reports[name] = dict(config=config, weights=weights[0] if weights else None, **report)
     table = scores_table({name: r['overall'] for name, r in reports.items()}, first='method')
     table += f'\n\nMean over {len(args.subjects)} subject(s) ({", ".join(args.subjects)}), {args.num_images} ' \
-             f'image(s) x 25 prompts each; per subject in compare.json.'
+             f'image(s) x {len(evaluator.protocol.object_prompts)} prompts each; per subject in compare.json.'
     write_report(dict(subjects=args.subjects, methods=reports), args.out_dir, 'compare', table)
     return reports
 

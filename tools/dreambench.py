@@ -1,6 +1,6 @@
 """The DreamBench table in one command: every method trained on every subject with its own config (the
 subject's photos, and its class noun from prompts_and_classes.txt as the placeholder's initialize_token
-or DreamBooth's class), its 25 prompts x N images generated in batches, scored (CLIP-T, CLIP-I, DINO),
+or DreamBooth's class), its prompts (25 in DreamBench) x N images generated in batches, scored (CLIP-T, CLIP-I, DINO),
 one table (method rows) in WORK_DIR/dreambench.md and per subject in WORK_DIR/subjects/.
 
 Every (method, subject) job is skipped when done and resumed when not (records of what made its weights

@@ -17,7 +17,7 @@ class DreamBenchProtocol:
     live_prompts: list = field(default_factory=list)
 
     def prompts(self, subject: str, token: str | None) -> list:
-        """The 25 prompts of ``subject`` with ``token`` as its unique token; without one (None: the base
+        """The prompts of ``subject`` (25 in DreamBench) with ``token`` as its unique token; without one (None: the base
         model), the class alone ("a dog in the snow")."""
         if subject not in self.classes:
             raise KeyError(f'subject {subject!r} is not in the protocol; known: {sorted(self.classes)}')

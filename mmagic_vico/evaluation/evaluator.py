@@ -50,7 +50,7 @@ def thumbnails(paths: list, side: int = 256) -> list:
 class DreamBenchEvaluator:
     """The DreamBench protocol (``prompts_and_classes.txt`` of ``dreambench``) with its scorers.
 
-    For each subject: its 25 prompts x ``num_images`` images, seeds fixed per image (prompt ``p``,
+    For each subject: its prompts (25 in DreamBench) x ``num_images`` images, seeds fixed per image (prompt ``p``,
     image ``k``: ``seed + 1000 p + k``), ``batch_size`` images per ``infer`` call (one seed each, so the
     images are those of one-image calls), images already on disk reused (an interrupted run resumes) when
     their folder's manifest says the same config, weights (hash) and sampler made them; CLIP-T against
