@@ -31,7 +31,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('run_dir')
     p.add_argument('--scenes', type=positive_int, default=60000, help='training scenes to render')
-    p.add_argument('--unet-steps', type=positive_int, default=40000)
+    p.add_argument('--unet-steps', type=positive_int, default=9814,
+                   help='the shipped data/toyworld_sd15 is the EMA at step 9,814 (its gates hold there)')
     p.add_argument('--batch-size', type=positive_int, default=32)
     p.add_argument('--lr', type=finite_number(1e-12, hint='5e-4 is the default'), default=5e-4)
     p.add_argument('--seed', type=seed, default=0)

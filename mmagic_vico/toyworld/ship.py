@@ -30,6 +30,8 @@ def export_fp16(src: str, dst: str) -> str:
             model = loaders[name].from_pretrained(os.path.join(src, name)).to(torch.float16)
             model.save_pretrained(os.path.join(staging, name), safe_serialization=True)
         _load_as_float32(os.path.join(staging, 'text_encoder', 'config.json'))
+        for name in COMPONENTS:  # the folder it was copied from is this machine's, not the reader's
+            _drop_source_path(os.path.join(staging, name, 'config.json'))
         if os.path.exists(dst):
             shutil.rmtree(dst)
         os.rename(staging, dst)
@@ -46,3 +48,11 @@ def _load_as_float32(config_path: str) -> None:
     config['dtype'] = 'float32'
     with open(config_path, 'w', encoding='utf-8') as f:
         json.dump(config, f, indent=2, sort_keys=True)
+
+
+def _drop_source_path(config_path: str) -> None:
+    with open(config_path, encoding='utf-8') as f:
+        config = json.load(f)
+    if config.pop('_name_or_path', None) is not None:
+        with open(config_path, 'w', encoding='utf-8') as f:
+            json.dump(config, f, indent=2, sort_keys=True)
