@@ -1,5 +1,6 @@
 # DreamBooth on the toy-world base (see configs/vico/vico_toy.py): the same steps and batch as ViCo's
-# (docs/quality.md), with prior preservation on 64 class images the base makes once.
+# (docs/quality.md), with prior preservation on 64 class images the base makes once; lr: the SD
+# config's 5e-6 x 5, the ratio of the toy base's pretraining lr (5e-4) to SD's (1e-4).
 _base_ = ['./dreambooth.py']
 
 data_root = 'data/toybench'
