@@ -34,6 +34,12 @@ def subject_options(cfg, dreambench: str, subject: str, noun: str, class_root: s
     return options
 
 
+def trains(cfg) -> bool:
+    """Whether a method config trains anything: False for the base model sampled as it is (DreamBench's
+    unpersonalized row), which has no training, no weights and no subject options."""
+    return bool(MODELS.get(cfg.model.type).trainable_markers)
+
+
 @dataclass
 class Job:
     """One method trained on one subject, evaluated, scored; everything under ``folder``."""
@@ -63,13 +69,8 @@ class Job:
         return os.path.join(self.folder, 'config.py')
 
     @property
-    def trains(self) -> bool:
-        """False for the base model sampled as it is (DreamBench's unpersonalized row): no training, no weights."""
-        return bool(MODELS.get(self.cfg.model.type).trainable_markers)
-
-    @property
     def weights(self) -> str | None:
-        if not self.trains:
+        if not trains(self.cfg):
             return None
         return os.path.join(self.train_dir, f'{MODELS.get(self.cfg.model.type).weights_name}.safetensors')
 
@@ -84,7 +85,7 @@ class Job:
     def trained(self, verify: bool = True) -> dict | None:
         """The training record when these weights are done, else None; ``verify``: check that the weights
         file is the one recorded (its hash, when its size or time changed)."""
-        if not self.trains:
+        if not trains(self.cfg):
             return dict(weights_sha256=None)
         record = read_record(self.train_record, self.made_by, self.train_dir)
         if record is None or not verify:
@@ -127,18 +128,18 @@ def make_jobs(sweep_cfg, methods: list, subjects: list, protocol, dreambench: st
         if sweep_cfg.get('pretrained_model'):
             extra['model.pretrained_model'] = sweep_cfg.pretrained_model
         base = load_config(path)
-        trains = 'train_dataloader' in base  # else the base model sampled as it is (no subject options)
+        does_train = trains(base)
         for subject in subjects:
             noun = protocol.classes[subject]
             list_images(os.path.join(dreambench, subject))  # its photos are there
             options = dict(extra)
-            if trains:
+            if does_train:
                 options.update(subject_options(base, dreambench, subject, noun, os.path.join(work_dir, 'class_images'),
                                                dict(sweep_cfg.get('initialize_tokens', {}))))
                 options['randomness.seed'] = seed
             cfg = load_config(path, options)
             made_by = dict(config=config, subject=subject, class_noun=noun, seed=seed,
-                           steps=cfg.train_cfg.max_iters if trains else 0,
+                           steps=cfg.train_cfg.max_iters if does_train else 0,
                            initialize_token=options.get('initialize_token'),
                            pretrained_model=os.path.normpath(cfg.model.pretrained_model), train_options=extra)
             jobs.append(Job(method, subject, noun, config, os.path.join(work_dir, method, subject), cfg, made_by))

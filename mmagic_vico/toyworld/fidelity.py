@@ -55,7 +55,7 @@ class ToyFidelity:
     def __init__(self, world: ToyScorer, subject: ToyScorer):
         if 'background' not in world.heads or 'concept' not in subject.heads:
             raise InvalidValueError('toy scorers: the world scorer needs a background head and the subject scorer a '
-                             'concept head (tools/train_toy_scorer.py [--kind concepts] makes them)')
+                                    'concept head (tools/train_toy_scorer.py [--kind concepts] makes them)')
         self.world, self.subject = world, subject
 
     @classmethod
@@ -69,13 +69,14 @@ class ToyFidelity:
                 names = dict(json.load(f))
         except (ValueError, TypeError) as err:
             raise InvalidValueError(f'{path} is not a JSON object naming the scorers ({err}); write it as '
-                             '{"world": "../toyworld_scorer.safetensors", "subject": "../toybench_scorer.safetensors"} '
-                             '(paths relative to the benchmark folder), or run python tools/make_toy_concepts.py') from None
+                                    '{"world": "../toyworld_scorer.safetensors", "subject": '
+                                    '"../toybench_scorer.safetensors"} (paths relative to the benchmark folder), or '
+                                    'run python tools/make_toy_concepts.py') from None
         files = {k: os.path.normpath(os.path.join(root, names.get(k, ''))) for k in ('world', 'subject')}
         missing = [f'{k}: {v}' for k, v in files.items() if not os.path.isfile(v)]
         if missing:
             raise MissingFileError(f'{path} names scorers that do not exist ({"; ".join(missing)}); train them with '
-                                    'python tools/train_toy_scorer.py [--kind concepts]')
+                                   'python tools/train_toy_scorer.py [--kind concepts]')
         return cls(ToyScorer.from_file(files['world']), ToyScorer.from_file(files['subject']))
 
     def score(self, subject: str, generated: Sequence, prompts: Sequence[str], photos: Sequence) -> Dict[str, float]:

@@ -29,9 +29,8 @@ def export_fp16(src: str, dst: str) -> str:
         for name in COMPONENTS:
             model = loaders[name].from_pretrained(os.path.join(src, name)).to(torch.float16)
             model.save_pretrained(os.path.join(staging, name), safe_serialization=True)
-        _load_as_float32(os.path.join(staging, 'text_encoder', 'config.json'))
-        for name in COMPONENTS:  # the folder it was copied from is this machine's, not the reader's
-            _drop_source_path(os.path.join(staging, name, 'config.json'))
+        for name in COMPONENTS:
+            _tidy_config(os.path.join(staging, name, 'config.json'))
         if os.path.exists(dst):
             shutil.rmtree(dst)
         os.rename(staging, dst)
@@ -40,19 +39,14 @@ def export_fp16(src: str, dst: str) -> str:
     return dst
 
 
-def _load_as_float32(config_path: str) -> None:
-    """transformers 5 loads a model in the dtype its config names (diffusers in float32): name float32,
-    so the text encoder does not come back in half precision beside a float32 UNet."""
+def _tidy_config(config_path: str) -> None:
+    """Leave out the folder it was copied from (this machine's, not the reader's), and name float32: transformers 5
+    loads a model in the dtype its config names (diffusers in float32), so the text encoder would come back in
+    half precision beside a float32 UNet."""
     with open(config_path, encoding='utf-8') as f:
         config = json.load(f)
-    config['dtype'] = 'float32'
+    config.pop('_name_or_path', None)
+    if 'dtype' in config or 'torch_dtype' in config:  # transformers' configs only
+        config['dtype'] = 'float32'
     with open(config_path, 'w', encoding='utf-8') as f:
         json.dump(config, f, indent=2, sort_keys=True)
-
-
-def _drop_source_path(config_path: str) -> None:
-    with open(config_path, encoding='utf-8') as f:
-        config = json.load(f)
-    if config.pop('_name_or_path', None) is not None:
-        with open(config_path, 'w', encoding='utf-8') as f:
-            json.dump(config, f, indent=2, sort_keys=True)
