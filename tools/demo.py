@@ -1,6 +1,6 @@
 """The web demo: pick or upload photos of a subject, train it with live previews, generate a gallery.
 
-    python tools/demo.py                                   # ViCo on the tiny offline SD 1.5, http://127.0.0.1:7860
+    python tools/demo.py                                   # ViCo on the toy-world base, http://127.0.0.1:7860
     python tools/demo.py --pretrained-model /data/sd15     # real Stable Diffusion 1.5 (configs/vico/vico.py)
     python tools/demo.py --config configs/textual_inversion/textual_inversion_tiny.py --concepts /data/dreambench
 """
@@ -17,11 +17,11 @@ from mmagic_vico.utils.logging import add_verbose_flag, setup_logging  # noqa: E
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--config', help='method config (default: configs/vico/vico_tiny.py, or configs/vico/vico.py '
-                   'with --pretrained-model)')
+    p.add_argument('--config', help='method config (default: configs/vico/vico_toy.py, the toy-world base, or '
+                   'configs/vico/vico.py with --pretrained-model)')
     p.add_argument('--pretrained-model', help='Stable Diffusion 1.5: a local diffusers folder, a single-file SD 1.x '
                    'checkpoint (.safetensors / .ckpt) or a hub id')
-    p.add_argument('--concepts', nargs='+', default=['data/vico'],
+    p.add_argument('--concepts', nargs='+', default=['data/toybench', 'data/vico'],
                    help='folders whose sub-folders are example concepts to pick (e.g. a DreamBench download)')
     p.add_argument('--work-dir', default=os.path.join('work_dirs', 'demo'), help='one folder per training run here')
     p.add_argument('--preview-steps', type=positive_int,
@@ -41,7 +41,7 @@ def main(argv=None):
     from mmagic_vico.utils import register_all_modules
     from mmagic_vico.utils.config import load_config
     register_all_modules()
-    config = args.config or os.path.join('configs', 'vico', 'vico.py' if args.pretrained_model else 'vico_tiny.py')
+    config = args.config or os.path.join('configs', 'vico', 'vico.py' if args.pretrained_model else 'vico_toy.py')
     options = {'model.pretrained_model': args.pretrained_model} if args.pretrained_model else None
     load_config(config, options)  # before the page starts: a missing config or a bad option is named here
     missing = [c for c in args.concepts if not os.path.isdir(c)]
