@@ -16,6 +16,7 @@ train_cfg = dict(max_iters=400)
 # at 5e-5 (5e-3 x 1e-2) instead of 1e-5; the placeholder embedding keeps the paper's 5e-3.
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'image_cross_attention': dict(lr_mult=1e-2)}))
 default_hooks = dict(
+    logger=dict(interval=50),  # 8 lines for the 400 iterations
     checkpoint=dict(interval=200), export=dict(interval=200),
     sample_grid=dict(interval=200, num_images=2, num_inference_steps=25,
                      prompts=['a photo of {} on the beach', 'a photo of {} in the snow', 'a photo of {} on the grass',
