@@ -32,7 +32,11 @@ class ImageEmbedder:
                                    'give a local model in the transformers layout, e.g. huggingface-cli download '
                                    f'{hub} --local-dir DIR, or leave --{kind} out for the tiny offline one.')
         self.kind, self.device = kind, device
-        self.model = (CLIPModel if kind == 'clip' else AutoModel).from_pretrained(folder).to(device).eval()
+        if kind == 'clip':
+            self.model = CLIPModel.from_pretrained(folder)
+        else:  # DINO's score is the CLS token: no pooler (DINO checkpoints have none; asking for one printed a report)
+            self.model = AutoModel.from_pretrained(folder, add_pooling_layer=False)
+        self.model = self.model.to(device).eval()
         self.processor = AutoImageProcessor.from_pretrained(folder)
 
     @torch.no_grad()
