@@ -46,3 +46,19 @@ def reference_image():
     g = torch.Generator().manual_seed(3)
     pixels = (torch.rand(90, 70, 3, generator=g) * 255).to(torch.uint8).numpy()
     return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope='session')
+def readme_repo(tmp_path_factory, tiny_path):
+    """A scratch copy of the repository in which the README's main command ran, once per session:
+    ``(folder, its terminal output)`` (tests/test_readme.py; the toy-world tests read what it trained)."""
+    import subprocess
+
+    from .helpers.readme import main_command
+    from .helpers.scratch_repo import make_scratch_repo, scratch_env
+    repo = make_scratch_repo(str(tmp_path_factory.mktemp('readme')))
+    command, _ = main_command()
+    proc = subprocess.run(['bash', '-c', command], cwd=repo, env=scratch_env(repo), capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, f'{command}\nfailed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}'
+    return repo, proc.stdout + proc.stderr

@@ -17,61 +17,19 @@ import subprocess
 
 import pytest
 
-from .conftest import DREAMBENCH, NO_DREAMBENCH, REPO
+from .conftest import DREAMBENCH, NO_DREAMBENCH
 from .helpers.demo_server import free_port, serving
-from .helpers.scratch_repo import make_scratch_repo, scratch_env
+from .helpers.readme import as_run_here, blocks, main_command, marked
+from .helpers.scratch_repo import scratch_env
 from .test_utils.test_logging import DUMPS, NOISE
 
-with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as _f:
-    README = _f.read()
-FENCE = re.compile(r'^```(\w*)\n(.*?)^```[ \t]*$', re.S | re.M)
-SETUP_STEP = re.compile(r'^(python3? -m venv\b|\.\s+\S*activate\b|source\s+\S*activate\b|bash tools/install\.sh\b)')
 #: The main command prints this many lines at most (it printed 517 before the terminal was made quiet).
 MAX_LINES = 60
-
-
-def blocks(text: str = README) -> list:
-    """``(language, body, marker, start)`` of each fenced block; ``marker`` is the text of an HTML comment
-    on the line just before it, if any."""
-    found = []
-    for match in FENCE.finditer(text):
-        before = text[:match.start()].rstrip('\n').rsplit('\n', 1)[-1].strip()
-        marker = before[4:-3].strip() if before.startswith('<!--') and before.endswith('-->') else None
-        found.append((match.group(1), match.group(2), marker, match.start()))
-    return found
-
-
-def as_run_here(command: str) -> str:
-    """The command without the steps that make the environment (joined again with ``&&``)."""
-    steps = [s.strip() for s in command.replace('\\\n', ' ').strip().split('&&')]
-    return ' && '.join(s for s in steps if not SETUP_STEP.match(s))
-
-
-def marked(marker: str) -> list:
-    return [body for language, body, mark, _ in blocks() if mark == marker and language in ('', 'bash', 'shell', 'sh')]
-
-
-def main_command() -> tuple:
-    """The main command and the ``work_dirs/...`` paths that the paragraph before it promises."""
-    (body, start), = [(body, start) for _, body, mark, start in blocks() if mark == 'main-command']
-    paragraph = README[:start].rsplit('\n\n', 2)[-2]
-    return as_run_here(body), re.findall(r'`(work_dirs/[^`\s]+)`', paragraph)
 
 
 def skip_without_dreambench(command: str) -> None:
     if 'dreambench' in command and not os.path.isfile(os.path.join(DREAMBENCH, 'prompts_and_classes.txt')):
         pytest.skip(NO_DREAMBENCH)
-
-
-@pytest.fixture(scope='session')
-def readme_repo(tmp_path_factory, tiny_path):
-    """A scratch repository in which the main command ran: ``(folder, its terminal output)``."""
-    repo = make_scratch_repo(str(tmp_path_factory.mktemp('readme')))
-    command, _ = main_command()
-    proc = subprocess.run(['bash', '-c', command], cwd=repo, env=scratch_env(repo), capture_output=True, text=True,
-                          timeout=1800)
-    assert proc.returncode == 0, f'{command}\nfailed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}'
-    return repo, proc.stdout + proc.stderr
 
 
 def test_the_readme_has_what_this_test_runs():

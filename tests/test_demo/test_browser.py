@@ -41,6 +41,12 @@ def require_browser():
         pytest.skip(message)
 
 
+def default_size() -> int:
+    """The side of the demo's default config's images (the toy-world base: 64 px)."""
+    from mmengine import Config
+    return Config.fromfile(os.path.join(REPO, 'configs', 'vico', 'vico_toy.py')).train_dataloader.dataset.resolution
+
+
 @pytest.fixture
 def demo_url(tmp_path, tiny_path):
     repo = make_scratch_repo(str(tmp_path))
@@ -57,6 +63,7 @@ def test_upload_train_generate_and_load_in_chromium(demo_url):
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
     url, tmp_path, runs = demo_url
+    size = default_size()
     folder = os.path.join(DREAMBENCH, 'dog7')
     if not os.path.isdir(folder):
         pytest.skip(NO_DREAMBENCH)
@@ -90,8 +97,8 @@ def test_upload_train_generate_and_load_in_chromium(demo_url):
             assert str(tmp_path) not in status.inner_text()
             preview = page.locator('#preview img')
             expect(preview).to_have_count(1)
-            grid = Image.open(os.path.join(os.path.dirname(weights[0]), 'vis', 'iter_4.png'))  # captioned, 128 px tile
-            assert preview.evaluate('img => img.complete && img.naturalWidth') == grid.width > 128
+            grid = Image.open(os.path.join(os.path.dirname(weights[0]), 'vis', 'iter_4.png'))  # captioned tiles
+            assert preview.evaluate('img => img.complete && img.naturalWidth') == grid.width > size
             link = page.locator('#weights-out a').first.get_attribute('href')  # the download offered
             assert link.endswith('vico_weights.safetensors')
             assert urllib.request.urlopen(urllib.parse.urljoin(url, link)).read() == open(weights[0], 'rb').read()
@@ -102,7 +109,7 @@ def test_upload_train_generate_and_load_in_chromium(demo_url):
             expect(images).to_have_count(4, timeout=180000)  # 2 prompts x 2 images
             page.wait_for_function("() => [...document.querySelectorAll('#gallery img')]"
                                    ".every(img => img.complete && img.naturalWidth > 0)", timeout=30000)
-            assert images.first.evaluate('img => img.naturalWidth') == 128  # the tiny model's size
+            assert images.first.evaluate('img => img.naturalWidth') == size  # the default model's size
             page.screenshot(path=os.path.join(ARTIFACTS, 'demo.png'), full_page=True)
 
             # a mistake (the placeholder written into the preview prompt instead of {}): a toast that shows
