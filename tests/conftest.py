@@ -33,6 +33,16 @@ def tiny_path(tiny_cfg):
     return path
 
 
+@pytest.fixture(scope='session')
+def short_run(tmp_path_factory, tiny_path):
+    """A finished run of the tiny default (tests/helpers/runs.py: SHORT_RUN, 4 iterations), made once for the
+    tests that read it (or a copy of it); none changes it."""
+    from .helpers.runs import train_short_run
+    work_dir = tmp_path_factory.mktemp('short_run') / 'finished'
+    train_short_run(work_dir)
+    return work_dir
+
+
 @pytest.fixture
 def vico(tiny_cfg, tiny_path):
     from mmagic_vico.registry import MODELS

@@ -5,7 +5,7 @@ import json
 import sys
 
 from ..conftest import TINY_CONFIG
-from ..test_tools.test_train import run
+from ..helpers.runs import run
 
 ITERS = 300
 # Bound on the growth of VmRSS from iteration 100 (after the first checkpoint, sample grid and

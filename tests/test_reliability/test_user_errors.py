@@ -1,6 +1,7 @@
 """One mechanism for user mistakes in every tool: a clean message and a non-zero exit, the traceback only
 with --debug (or MMAGIC_VICO_DEBUG=1) and for real bugs (mmagic_vico/utils/errors.py: run_tool)."""
 import ast
+import concurrent.futures
 import errno
 import os
 import subprocess
@@ -135,11 +136,23 @@ def test_every_tool_has_a_user_mistake_case_here():
     assert sorted(CASES) == sorted(set(TOOLS) - {'benchmark'})  # benchmark: its flags (a usage error), below
 
 
+@pytest.fixture(scope='module')
+def from_the_shell(request, tmp_path_factory):
+    """The cases of the tests below that this session runs, two at a time (each is a process importing its
+    tool, a core apiece): {tool: (its completed process, its folder)}."""
+    names = sorted({item.callspec.params['name'] for item in request.session.items
+                    if getattr(item, 'originalname', None) == 'test_a_user_mistake_in_each_tool_from_the_shell'})
+    folders = {name: tmp_path_factory.mktemp(name) for name in names}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        procs = list(pool.map(lambda name: tool(name, *CASES[name][0](folders[name])), names))
+    return {name: (proc, folders[name]) for name, proc in zip(names, procs)}
+
+
 @pytest.mark.parametrize('name', sorted(CASES))
-def test_a_user_mistake_in_each_tool_from_the_shell(name, tmp_path):
+def test_a_user_mistake_in_each_tool_from_the_shell(name, from_the_shell):
     """As a user runs them: one 'error:' line naming the input and the fix, exit status 1, no traceback."""
-    args, named = CASES[name]
-    proc = tool(name, *args(tmp_path))
+    named = CASES[name][1]
+    proc, tmp_path = from_the_shell[name]
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
     line = next(line for line in proc.stderr.splitlines() if line.startswith('error: '))

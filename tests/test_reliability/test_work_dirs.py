@@ -18,13 +18,10 @@ from mmagic_vico.utils.lock import folder_lock
 from mmagic_vico.utils.manifest import read_manifest
 
 from ..conftest import REPO, TINY_CONFIG
-from ..test_tools.test_train import run
+from ..helpers.runs import SHORT_RUN, run
 
-# 4 iterations at 64 px, a checkpoint and an export every 2, one 2-step sample grid at the end
-SCHEDULE = ['train_cfg.max_iters=4', 'train_dataloader.dataset.resolution=64', 'default_hooks.checkpoint.interval=2',
-            'default_hooks.export.interval=2', 'default_hooks.sample_grid.interval=4',
-            'default_hooks.sample_grid.num_inference_steps=2', 'default_hooks.sample_grid.height=64',
-            'default_hooks.sample_grid.width=64', 'default_hooks.logger.interval=2']
+SCHEDULE = SHORT_RUN  # 4 iterations at 64 px, a checkpoint and an export every 2, one 2-step sample grid at the end
+
 TI_TINY = os.path.join(REPO, 'configs', 'textual_inversion', 'textual_inversion_tiny.py')
 
 
@@ -32,12 +29,10 @@ def train_args(work_dir, *extra, options=(), config=TINY_CONFIG):
     return [config, '--work-dir', str(work_dir), *extra, '--cfg-options', *SCHEDULE, *options]
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory, tiny_path):
-    """A real finished run of the tiny default (4 iterations)."""
-    work = tmp_path_factory.mktemp('runs') / 'finished'
-    run([sys.executable, 'tools/train.py', *train_args(work)])
-    return work
+@pytest.fixture
+def finished(short_run):
+    """A real finished run of the tiny default (4 iterations; conftest's short_run, shared with test_train)."""
+    return short_run
 
 
 def copy_of(run_dir, tmp_path, name='copy'):

@@ -2,14 +2,18 @@
 2 training iterations), alone, over 2 torchrun processes on gloo, and as 2 tasks of a Slurm job array:
 the same images, weights and scores; done jobs skipped; other requests refused (or, with --overwrite,
 made again); a job folder in use by a live sweep refused."""
+import concurrent.futures
+import contextlib
 import json
 import os
 import shutil
 import sys
 
 import pytest
+import torch
 from mmengine import Config
 
+from mmagic_vico.evaluation.evaluator import default_backbones
 from mmagic_vico.sweep import read_record, subject_options, write_record
 from mmagic_vico.utils.config import load_config
 from mmagic_vico.utils.errors import ConflictError
@@ -17,7 +21,7 @@ from mmagic_vico.utils.lock import folder_lock
 
 from ..conftest import DREAMBENCH, REPO
 from ..helpers.dreambench import small_dreambench
-from .test_train import run
+from ..helpers.runs import run
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason='the DreamBench photos are not here')
 
@@ -35,6 +39,8 @@ def setup(tmp_path_factory, tiny_path):
     config.write_text(f"_base_ = ['{REPO}/configs/dreambench/dreambench_tiny.py']\n"
                       f"train_options = dict(vico={SHORT!r})\n"
                       "evaluation = dict(num_images=2, num_inference_steps=2, height=64, width=64, batch_size=2)\n")
+    with contextlib.chdir(REPO):
+        default_backbones()  # the tiny scorers, built on first use: here, before sweeps run side by side
     return dict(root=root, config=str(config), dreambench=small_dreambench(root / 'dreambench', num_prompts=2))
 
 
@@ -42,6 +48,43 @@ def sweep(setup, work_dir, *extra, subjects=('dog7', 'teapot'), env=None, check=
     return run([sys.executable, 'tools/dreambench.py', setup['config'], '--dreambench', setup['dreambench'],
                 '--subjects', *subjects, '--methods', 'vico', '--work-dir', str(work_dir), *extra],
                env=dict(ENV, **(env or {})), check=check)
+
+
+@pytest.fixture
+def sweep_here(setup, capfd, monkeypatch):
+    """``sweep`` without a process of its own: tools/dreambench.py's ``main`` in this one (no import, no exit;
+    its trainings are still processes of their own), as ``sweep`` runs it: in the repository, one thread (the
+    same float rounding, so the same image bytes), its trainings on one thread too. Returns the sweep's and
+    its trainings' (stdout, stderr); a refusal is the error ``main`` raises, which tools/dreambench.py prints as
+    one message (test_a_job_folder_in_use_by_a_live_sweep_is_refused: from the shell)."""
+    from tools.dreambench import main
+    monkeypatch.chdir(REPO)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+    def call(work_dir, *extra, subjects=('dog7', 'teapot'), methods=('vico',), config=None):
+        capfd.readouterr()  # only what this call prints
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            main([config or setup['config'], '--dreambench', setup['dreambench'], '--subjects', *subjects,
+                  '--methods', *methods, '--work-dir', str(work_dir), *extra])
+        finally:
+            torch.set_num_threads(threads)
+        return capfd.readouterr()
+
+    return call
+
+
+def refused(call, *texts) -> str:
+    """The message of the ConflictError that ``call`` raises (the one message the tool prints), checked to name
+    ``texts``."""
+    with pytest.raises(ConflictError) as info:
+        call()
+    message = str(info.value)
+    for text in texts:
+        assert text in message, message
+    return message
 
 
 def outputs(work_dir) -> dict:
@@ -62,8 +105,24 @@ def outputs(work_dir) -> dict:
 
 
 @pytest.fixture(scope='module')
-def alone(setup):
-    """One process: dog7 first, then both subjects (dog7's job is skipped)."""
+def array(setup):
+    """The sweep of test_a_slurm_job_array_writes_the_images_and_scores_of_one_process: tools/slurm_dreambench.sh
+    with a stand-in sbatch that runs each array task in turn, then the table job. One process at a time, so it
+    runs in the background from the module's first sweep on, `alone` on the other core meanwhile."""
+    work_dir, log = setup['root'] / 'array', setup['root'] / 'sbatch.log'
+    standin = os.path.join(REPO, 'tests', 'helpers', 'slurm')
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(run, ['bash', 'tools/slurm_dreambench.sh', 'gpu', 'table', '2', setup['config'],
+                                 '--dreambench', setup['dreambench'], '--subjects', 'dog7', 'teapot', '--methods',
+                                 'vico', '--work-dir', str(work_dir)],
+                           env=dict(ENV, PATH=standin + os.pathsep + ENV['PATH'], SBATCH_LOG=str(log),
+                                    PYTHON=sys.executable))
+        yield dict(work_dir=work_dir, log=log, done=done)
+
+
+@pytest.fixture(scope='module')
+def alone(setup, array):
+    """One process: dog7 first, then both subjects (dog7's job is skipped); the Slurm array meanwhile."""
     work_dir = setup['root'] / 'alone'
     first = sweep(setup, work_dir, subjects=['dog7'])
     before = outputs(work_dir)
@@ -116,13 +175,11 @@ def test_two_torchrun_processes_write_the_images_and_scores_of_one(setup, alone)
     assert outputs(work_dir) == alone['outputs']
 
 
-def test_a_slurm_job_array_writes_the_images_and_scores_of_one_process(setup, alone):
-    """tools/slurm_dreambench.sh with a stand-in sbatch that runs each array task in turn, then the table job."""
-    work_dir, log = setup['root'] / 'array', setup['root'] / 'sbatch.log'
-    standin = os.path.join(REPO, 'tests', 'helpers', 'slurm')
-    run(['bash', 'tools/slurm_dreambench.sh', 'gpu', 'table', '2', setup['config'], '--dreambench',
-         setup['dreambench'], '--subjects', 'dog7', 'teapot', '--methods', 'vico', '--work-dir', str(work_dir)],
-        env=dict(ENV, PATH=standin + os.pathsep + ENV['PATH'], SBATCH_LOG=str(log), PYTHON=sys.executable))
+def test_a_slurm_job_array_writes_the_images_and_scores_of_one_process(array, alone):
+    """tools/slurm_dreambench.sh with a stand-in sbatch that runs each array task in turn, then the table job
+    (the `array` fixture, begun with the module)."""
+    array['done'].result()
+    work_dir, log = array['work_dir'], array['log']
     submitted = log.read_text().splitlines()
     assert '--array=0-1' in submitted[0] and '--gres=gpu:1' in submitted[0]
     assert '--dependency=afterok:1001' in submitted[1]  # the table job waits for the array
@@ -134,19 +191,18 @@ def test_a_slurm_job_array_writes_the_images_and_scores_of_one_process(setup, al
     assert outputs(work_dir) == alone['outputs']
 
 
-def test_other_settings_are_refused_and_removed_outputs_remade(setup, alone, tmp_path):
+def test_other_settings_are_refused_and_removed_outputs_remade(setup, alone, tmp_path, sweep_here):
     work_dir = tmp_path / 'copy'
     shutil.copytree(alone['work_dir'], work_dir)
     for flags, message in ((['--steps', '3'], 'num_inference_steps: 2 there, 3 now'),
                            (['--seed', '1'], 'seed: 0 there, 1 now')):
-        proc = sweep(setup, work_dir, *flags, check=False)
-        assert proc.returncode != 0 and message in proc.stderr and 'Nothing was changed' in proc.stderr
+        refused(lambda: sweep_here(work_dir, *flags), message, 'Nothing was changed')
     assert outputs(work_dir) == alone['outputs']
     os.remove(work_dir / 'vico' / 'teapot' / 'images' / '01_00.png')
     os.remove(work_dir / 'vico' / 'teapot' / 'scores.json')
-    proc = sweep(setup, work_dir)
-    assert '1 of 2 job(s) done' in proc.stderr and ': training' not in proc.stderr
-    assert 'vico/teapot: generating 1 image(s)' in proc.stderr
+    _, err = sweep_here(work_dir)
+    assert '1 of 2 job(s) done' in err and ': training' not in err
+    assert 'vico/teapot: generating 1 image(s)' in err
     assert outputs(work_dir) == alone['outputs']
     # a training killed before its record: not resumed into another config; resumed into its own
     teapot = work_dir / 'vico' / 'teapot'
@@ -155,44 +211,48 @@ def test_other_settings_are_refused_and_removed_outputs_remade(setup, alone, tmp
     os.remove(teapot / 'train' / 'made_by.json')
     longer = tmp_path / 'longer.py'
     longer.write_text(open(setup['config']).read().replace("'train_cfg.max_iters': 2", "'train_cfg.max_iters': 3"))
-    proc = sweep(dict(setup, config=str(longer)), work_dir, subjects=['teapot'], check=False)
-    assert proc.returncode != 0 and 'unfinished training of another config' in proc.stderr
-    proc = sweep(setup, work_dir)
+    refused(lambda: sweep_here(work_dir, subjects=['teapot'], config=str(longer)),
+            'unfinished training of another config')
+    out, err = sweep_here(work_dir)
     # resumed from the folder's own newest checkpoint (tools/train.py --resume: issue 13's resume_point)
-    assert 'vico/teapot: training 2 iterations' in proc.stderr
-    assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
+    assert 'vico/teapot: training 2 iterations' in err
+    assert 'resumed epoch: 0, iter: 2' in out + err
     assert outputs(work_dir) == alone['outputs']
 
 
-def test_images_of_other_settings_are_not_scored_and_overwrite_makes_them_again(setup, alone, tmp_path):
+def test_images_of_other_settings_are_not_scored_and_overwrite_makes_them_again(setup, alone, tmp_path, sweep_here):
     """A job whose scores are gone keeps its images only for the settings that made them (their manifest);
     --overwrite removes what other settings made, names it, and makes it again."""
     work_dir = tmp_path / 'copy'
     shutil.copytree(alone['work_dir'], work_dir)
     os.remove(work_dir / 'vico' / 'teapot' / 'scores.json')
-    proc = sweep(setup, work_dir, '--steps', '3', subjects=['teapot'], check=False)
-    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
-    assert 'DreamBench images in' in proc.stderr and 'num_inference_steps: 2 -> 3' in proc.stderr
-    assert '--overwrite' in proc.stderr
+    refused(lambda: sweep_here(work_dir, '--steps', '3', subjects=['teapot']),
+            'DreamBench images in', 'num_inference_steps: 2 -> 3', '--overwrite')
     assert sorted(os.listdir(work_dir / 'vico' / 'teapot' / 'images')) == sorted(
         os.listdir(alone['work_dir'] / 'vico' / 'teapot' / 'images'))  # nothing changed
-    proc = sweep(setup, work_dir, '--steps', '3', '--overwrite', subjects=['teapot'])
-    assert '--overwrite: removed' in proc.stderr and 'vico/teapot: training 2 iterations' in proc.stderr
+    with pytest.warns(UserWarning, match='--overwrite: removed'):
+        _, err = sweep_here(work_dir, '--steps', '3', '--overwrite', subjects=['teapot'])
+    assert 'vico/teapot: training 2 iterations' in err
     manifest = json.loads((work_dir / 'vico' / 'teapot' / 'images' / '.manifest.json').read_text())
     assert manifest['sampling']['num_inference_steps'] == 3
     assert json.load(open(work_dir / 'vico' / 'teapot' / 'scores.json'))['made_by']['num_inference_steps'] == 3
-    assert sweep(setup, work_dir, '--steps', '3', subjects=['teapot']).returncode == 0  # done: skipped
+    _, err = sweep_here(work_dir, '--steps', '3', subjects=['teapot'])  # done: skipped
+    assert '1 of 1 job(s) done' in err and ': training' not in err and ': generating' not in err
 
 
-def test_a_job_folder_in_use_by_a_live_sweep_is_refused(setup, alone, tmp_path):
+def test_a_job_folder_in_use_by_a_live_sweep_is_refused(setup, alone, tmp_path, sweep_here):
+    """From the shell (the refusal is one message, no traceback), then in this process: the locks it took
+    were released, and the sweep goes on once the folder is free."""
     work_dir = tmp_path / 'busy'
     shutil.copytree(alone['work_dir'], work_dir)
     with folder_lock(str(work_dir / 'vico' / 'teapot'), 'a DreamBench sweep'):
         proc = sweep(setup, work_dir, check=False)
-    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
-    assert 'is in use by a DreamBench sweep' in proc.stderr and f'pid {os.getpid()}' in proc.stderr
-    assert not (work_dir / 'vico' / 'dog7' / '.lock').exists()  # the locks it took are released
-    assert '2 of 2 job(s) done' in sweep(setup, work_dir).stderr
+        assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+        assert 'is in use by a DreamBench sweep' in proc.stderr and f'pid {os.getpid()}' in proc.stderr
+        assert not (work_dir / 'vico' / 'dog7' / '.lock').exists()  # the locks it took are released
+        refused(lambda: sweep_here(work_dir), 'is in use by a DreamBench sweep', f'pid {os.getpid()}')
+        assert not (work_dir / 'vico' / 'dog7' / '.lock').exists()
+    assert '2 of 2 job(s) done' in sweep_here(work_dir)[1]
 
 
 def test_subject_fields_reach_every_method_config(tiny_path, tmp_path):
@@ -245,7 +305,7 @@ def test_unknown_subjects_methods_and_missing_photos_fail_before_any_work(setup,
     assert not (tmp_path / 'out').exists()
 
 
-def test_the_base_row_trains_nothing_and_prompts_the_class_alone(setup, tmp_path, tiny_path):
+def test_the_base_row_trains_nothing_and_prompts_the_class_alone(setup, tmp_path, tiny_path, sweep_here):
     """DreamBench's unpersonalized row: the base model as it is, its prompts without a unique token."""
     import numpy as np
     from PIL import Image
@@ -254,9 +314,8 @@ def test_the_base_row_trains_nothing_and_prompts_the_class_alone(setup, tmp_path
     from mmagic_vico.evaluation.dreambench import read_dreambench
     from mmagic_vico.models import StableDiffusion
     work_dir = tmp_path / 'base'
-    proc = run([sys.executable, 'tools/dreambench.py', setup['config'], '--dreambench', setup['dreambench'],
-                '--subjects', 'dog7', '--methods', 'base', '--work-dir', str(work_dir)], env=ENV)
-    assert '0 to train' in proc.stderr and not os.path.exists(work_dir / 'base' / 'dog7' / 'train')
+    _, err = sweep_here(work_dir, subjects=['dog7'], methods=['base'])
+    assert '0 to train' in err and not os.path.exists(work_dir / 'base' / 'dog7' / 'train')
     assert '| base |' in (work_dir / 'dreambench.md').read_text()
     grid = Image.open(work_dir / 'subjects' / 'dog7.png').convert('RGB')  # a row per method, a tile per prompt
     first, second = (Image.open(work_dir / 'base' / 'dog7' / 'images' / f'0{p}_00.png') for p in (0, 1))
