@@ -61,10 +61,11 @@ def test_the_main_commands_vico_brings_the_concept_back_closer_than_the_base(tra
     from mmagic_vico.toyworld.gates import default_base_path
     fidelity = ToyFidelity.from_benchmark(BENCH)
     texts = [t for _ in SEEDS for t in prompts(CLASS)]  # the scene each sample was asked for
-    ours = fidelity.score(CONCEPT, sample(trained, prompts(trained.placeholder), image_reference=photos()[0]),
-                          texts, photos())
+    concept = photos()
+    ours = fidelity.score(CONCEPT, sample(trained, prompts(trained.placeholder), image_reference=concept[0]),
+                          texts, concept)
     base = fidelity.score(CONCEPT, sample(StableDiffusion(default_base_path()).eval(), prompts(CLASS)), texts,
-                          photos())
+                          concept)
     assert ours['subject-cos'] > base['subject-cos'] + MARGIN, (ours, base)
     assert ours['context'] >= base['context'] - 0.125, (ours, base)  # the scenes are kept (one miss in 8 allowed)
 
