@@ -2,7 +2,7 @@
 # project's own base (data/toyworld_sd15): the unpersonalized base (the class word in the prompt) and
 # every method with its toy config's recipe (400 steps, batch 4, 64 px; each method's own learning
 # rate), fixed seeds. Scored with CLIP-T / CLIP-I / DINO (the tiny offline backbones unless --clip /
-# --dino) and the toy pixel figures (context, subject, subject-cos, copy). On 2 CPU cores: ~1.5 hours.
+# --dino) and the toy pixel figures (context, subject, subject-cos, copy). On 2 CPU cores: about an hour.
 #   python tools/dreambench.py configs/dreambench/toybench.py --dreambench data/toybench --subjects all
 _base_ = ['./dreambench.py']
 
